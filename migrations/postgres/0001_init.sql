@@ -1,0 +1,84 @@
+-- vipanel schema v1 (PostgreSQL dialect). Same meaning as migrations/sqlite/0001_init.sql.
+-- Never edit a landed migration: add a new one.
+
+CREATE TABLE tenants (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE users (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   BIGINT NOT NULL REFERENCES tenants(id),
+    name        TEXT NOT NULL UNIQUE,
+    role        TEXT NOT NULL CHECK (role IN ('admin', 'owner', 'operator', 'viewer')),
+    locked      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX users_tenant ON users(tenant_id);
+
+CREATE TABLE ssh_keys (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id       BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    fingerprint   TEXT NOT NULL UNIQUE,
+    algorithm     TEXT NOT NULL,
+    public_key    TEXT NOT NULL,
+    comment       TEXT NOT NULL DEFAULT '',
+    created_at    TIMESTAMPTZ NOT NULL,
+    last_used_at  TIMESTAMPTZ
+);
+CREATE INDEX ssh_keys_user ON ssh_keys(user_id);
+
+CREATE TABLE servers (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id    BIGINT REFERENCES tenants(id),
+    name         TEXT NOT NULL UNIQUE,
+    provider     TEXT NOT NULL,
+    provider_id  TEXT,
+    status       TEXT NOT NULL,
+    server_type  TEXT,
+    location     TEXT,
+    image        TEXT,
+    ipv4         TEXT,
+    ipv6         TEXT,
+    created_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX servers_tenant ON servers(tenant_id);
+
+CREATE TABLE sites (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id    BIGINT NOT NULL REFERENCES tenants(id),
+    server_id    BIGINT NOT NULL REFERENCES servers(id),
+    domain       TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL CHECK (kind IN ('php', 'static', 'proxy')),
+    php_version  TEXT,
+    upstream     TEXT,
+    status       TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sites_tenant ON sites(tenant_id);
+
+-- Every name a site answers to besides its domain; unique across all sites' aliases.
+CREATE TABLE site_aliases (
+    site_id  BIGINT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    name     TEXT NOT NULL UNIQUE
+);
+CREATE INDEX site_aliases_site ON site_aliases(site_id);
+
+-- Who did what, from where, with what result. Names, not foreign keys: history outlives objects.
+CREATE TABLE audit_log (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at               TIMESTAMPTZ NOT NULL,
+    actor            TEXT NOT NULL,
+    tenant           TEXT NOT NULL,
+    role             TEXT NOT NULL,
+    key_fingerprint  TEXT,
+    source           TEXT NOT NULL,
+    action           TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    result           TEXT NOT NULL,
+    detail           TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_log_at ON audit_log(at);
+CREATE INDEX audit_log_tenant ON audit_log(tenant, at);

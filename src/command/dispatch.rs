@@ -1,0 +1,339 @@
+//! Dispatch: argv → clap → validated arguments → service call → rendered outcome.
+
+use super::help;
+use super::io::{CommandIo, Invocation};
+use super::output::{self, Format, Outcome, Rendered, done, list, object};
+use super::tree::*;
+use crate::domain::{DomainName, Name, PhpVersion, Role, SiteKind, SshPublicKey, Upstream};
+use crate::error::{Error, Result};
+use crate::service::{Actor, DeleteTarget, Services, SiteCreate, UserCreate};
+use clap::FromArgMatches;
+
+const TENANT_COLUMNS: &[&str] = &["name", "users", "sites", "created_at"];
+const USER_COLUMNS: &[&str] = &["name", "tenant", "role", "locked", "keys", "created_at"];
+const KEY_COLUMNS: &[&str] = &[
+    "fingerprint",
+    "user",
+    "algorithm",
+    "comment",
+    "last_used_at",
+];
+const SITE_COLUMNS: &[&str] = &[
+    "domain", "tenant", "type", "php", "status", "aliases", "server",
+];
+const SERVER_COLUMNS: &[&str] = &[
+    "name", "provider", "status", "type", "location", "ipv4", "sites",
+];
+
+/// Runs one command line as `actor` and returns what it printed and its exit code.
+pub async fn run<I: CommandIo>(
+    services: &Services,
+    actor: &Actor,
+    argv: &[String],
+    io: &mut I,
+    invocation: &Invocation,
+) -> Outcome {
+    let format = help::format_in(argv);
+    let prefix = invocation.prefix.as_str();
+    let parsed = help::command(prefix)
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(err) => return help::clap_outcome(err, prefix, format),
+    };
+    match execute(services, actor, cli.command, io, invocation, cli.output).await {
+        Ok(rendered) => output::render(rendered, cli.output),
+        Err(err) => output::render_error(&err, cli.output),
+    }
+}
+
+async fn execute<I: CommandIo>(
+    services: &Services,
+    actor: &Actor,
+    command: Command,
+    io: &mut I,
+    invocation: &Invocation,
+    format: Format,
+) -> Result<Rendered> {
+    match command {
+        Command::Whoami => Ok(object(&services.whoami(actor))),
+        Command::Version => Ok(version(format)),
+        Command::Help { words } => Ok(Rendered::Text(help::help_for(&invocation.prefix, &words)?)),
+        Command::Dashboard => Ok(object(&services.dashboard(actor).await?)),
+        Command::Tenant(cmd) => tenant(services, actor, cmd, io).await,
+        Command::User(cmd) => user(services, actor, cmd, io).await,
+        Command::Key(cmd) => key(services, actor, cmd, io).await,
+        Command::Site(cmd) => site(services, actor, cmd, io).await,
+        Command::Server(cmd) => server(services, actor, cmd).await,
+    }
+}
+
+fn version(format: Format) -> Rendered {
+    let version = env!("CARGO_PKG_VERSION");
+    match format {
+        Format::Table => Rendered::Text(format!("vipanel {version}\n")),
+        _ => object(&serde_json::json!({"name": "vipanel", "version": version})),
+    }
+}
+
+async fn tenant<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    cmd: TenantCommand,
+    io: &mut I,
+) -> Result<Rendered> {
+    match cmd {
+        TenantCommand::List => Ok(list(
+            &s.tenant_list(actor).await?,
+            TENANT_COLUMNS,
+            "no tenants",
+        )),
+        TenantCommand::Show { name } => {
+            Ok(object(&s.tenant_show(actor, &tenant_name(&name)?).await?))
+        }
+        TenantCommand::Create { name } => {
+            Ok(object(&s.tenant_create(actor, &tenant_name(&name)?).await?))
+        }
+        TenantCommand::Delete { name, confirm } => {
+            let name = tenant_name(&name)?;
+            confirmed(
+                s,
+                actor,
+                io,
+                confirm.yes,
+                DeleteTarget::Tenant(&name),
+                format!("Delete tenant {name}"),
+            )
+            .await?;
+            let gone = s.tenant_delete(actor, &name).await?;
+            Ok(done(format!("deleted tenant {name}"), &gone))
+        }
+    }
+}
+
+async fn user<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    cmd: UserCommand,
+    io: &mut I,
+) -> Result<Rendered> {
+    match cmd {
+        UserCommand::List { tenant } => {
+            let tenant = tenant.as_deref().map(tenant_name).transpose()?;
+            Ok(list(
+                &s.user_list(actor, tenant.as_ref()).await?,
+                USER_COLUMNS,
+                "no users",
+            ))
+        }
+        UserCommand::Show { name } => Ok(object(&s.user_show(actor, &user_name(&name)?).await?)),
+        UserCommand::Create {
+            name,
+            role,
+            tenant,
+            keys,
+        } => {
+            let req = UserCreate {
+                name: user_name(&name)?,
+                role: Role::parse(&role)?,
+                tenant: tenant.as_deref().map(tenant_name).transpose()?,
+                keys: keys
+                    .iter()
+                    .map(|k| SshPublicKey::parse(k))
+                    .collect::<Result<_>>()?,
+            };
+            Ok(object(&s.user_create(actor, req).await?))
+        }
+        UserCommand::Delete { name, confirm } => {
+            let name = user_name(&name)?;
+            let question = format!("Delete user {name} and its keys");
+            confirmed(
+                s,
+                actor,
+                io,
+                confirm.yes,
+                DeleteTarget::User(&name),
+                question,
+            )
+            .await?;
+            let gone = s.user_delete(actor, &name).await?;
+            Ok(done(format!("deleted user {name}"), &gone))
+        }
+        UserCommand::Role { name, role } => Ok(object(
+            &s.user_set_role(actor, &user_name(&name)?, Role::parse(&role)?)
+                .await?,
+        )),
+        UserCommand::Lock { name } => Ok(object(
+            &s.user_set_locked(actor, &user_name(&name)?, true).await?,
+        )),
+        UserCommand::Unlock { name } => Ok(object(
+            &s.user_set_locked(actor, &user_name(&name)?, false).await?,
+        )),
+    }
+}
+
+async fn key<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    cmd: KeyCommand,
+    io: &mut I,
+) -> Result<Rendered> {
+    match cmd {
+        KeyCommand::List { user } => {
+            let user = user.as_deref().map(user_name).transpose()?;
+            Ok(list(
+                &s.key_list(actor, user.as_ref()).await?,
+                KEY_COLUMNS,
+                "no keys",
+            ))
+        }
+        KeyCommand::Add { user, key } => {
+            let user = user.as_deref().map(user_name).transpose()?;
+            let text = if key.is_empty() {
+                let limit = usize::try_from(s.config.limits.max_stdin_bytes).unwrap_or(usize::MAX);
+                let bytes = io.read_stdin(limit).await?;
+                String::from_utf8(bytes)
+                    .map_err(|_| Error::invalid("standard input is not UTF-8 text"))?
+            } else {
+                key.join(" ")
+            };
+            if text.trim().is_empty() {
+                return Err(Error::usage(
+                    "no public key given: pass it as an argument or on standard input (key add < id_ed25519.pub)",
+                ));
+            }
+            let keys = SshPublicKey::parse_many(&text)?;
+            Ok(list(
+                &s.key_add(actor, user.as_ref(), &keys).await?,
+                KEY_COLUMNS,
+                "no keys added",
+            ))
+        }
+        KeyCommand::Remove {
+            fingerprint,
+            confirm,
+        } => {
+            let question = format!("Remove key {fingerprint}");
+            confirmed(
+                s,
+                actor,
+                io,
+                confirm.yes,
+                DeleteTarget::Key(&fingerprint),
+                question,
+            )
+            .await?;
+            let gone = s.key_remove(actor, &fingerprint).await?;
+            Ok(done(
+                format!("removed key {} of user {}", gone.fingerprint, gone.user),
+                &gone,
+            ))
+        }
+    }
+}
+
+async fn site<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    cmd: SiteCommand,
+    io: &mut I,
+) -> Result<Rendered> {
+    match cmd {
+        SiteCommand::List { tenant } => {
+            let tenant = tenant.as_deref().map(tenant_name).transpose()?;
+            Ok(list(
+                &s.site_list(actor, tenant.as_ref()).await?,
+                SITE_COLUMNS,
+                "no sites",
+            ))
+        }
+        SiteCommand::Show { domain } => Ok(object(
+            &s.site_show(actor, &DomainName::parse(&domain)?).await?,
+        )),
+        SiteCommand::Create(args) => {
+            let req = SiteCreate {
+                domain: DomainName::parse(&args.domain)?,
+                kind: SiteKind::parse(&args.kind)?,
+                php: args.php.as_deref().map(PhpVersion::parse).transpose()?,
+                aliases: args
+                    .aliases
+                    .iter()
+                    .map(|a| DomainName::parse(a))
+                    .collect::<Result<_>>()?,
+                upstream: args.upstream.as_deref().map(Upstream::parse).transpose()?,
+                tenant: args.tenant.as_deref().map(tenant_name).transpose()?,
+            };
+            Ok(object(&s.site_create(actor, req).await?))
+        }
+        SiteCommand::Delete {
+            domain,
+            purge,
+            confirm,
+        } => {
+            let domain = DomainName::parse(&domain)?;
+            let question = format!(
+                "Delete site {domain}{}",
+                if purge { " and its files" } else { "" }
+            );
+            confirmed(
+                s,
+                actor,
+                io,
+                confirm.yes,
+                DeleteTarget::Site(&domain),
+                question,
+            )
+            .await?;
+            let gone = s.site_delete(actor, &domain, purge).await?;
+            Ok(done(format!("deleted site {domain}"), &gone))
+        }
+    }
+}
+
+async fn server(s: &Services, actor: &Actor, cmd: ServerCommand) -> Result<Rendered> {
+    match cmd {
+        ServerCommand::List => Ok(list(
+            &s.server_list(actor).await?,
+            SERVER_COLUMNS,
+            "no servers",
+        )),
+        ServerCommand::Show { name } => Ok(object(&s.server_show(actor, &name).await?)),
+    }
+}
+
+/// Checks the deletion is allowed, then asks (on a terminal) or requires `--yes` (without one).
+async fn confirmed<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    io: &mut I,
+    yes: bool,
+    target: DeleteTarget<'_>,
+    question: String,
+) -> Result<()> {
+    s.check_delete(actor, target).await?;
+    if yes {
+        return Ok(());
+    }
+    if !io.has_tty() {
+        return Err(Error::usage(format!(
+            "{question}? This cannot be undone: add --yes to confirm (there is no terminal to ask on)"
+        )));
+    }
+    if io
+        .confirm(&format!("{question}? This cannot be undone. [y/N] "))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::usage("not confirmed; nothing was changed"))
+    }
+}
+
+fn user_name(input: &str) -> Result<Name> {
+    Name::parse(input, "user name")
+}
+
+fn tenant_name(input: &str) -> Result<Name> {
+    Name::parse(input, "tenant name")
+}

@@ -1,0 +1,20 @@
+//! The command layer: parse argv with the clap tree, check, call services, render the result.
+//!
+//! [`run`] is the one entry point for SSH exec, the interactive shell, the TUI (through the RPC
+//! link) and `vipanel admin`. Errors are mapped to exit codes here and nowhere else.
+
+mod dispatch;
+mod help;
+mod io;
+pub mod output;
+mod tree;
+
+pub use dispatch::run;
+
+/// The whole tree's help with `prefix` in usage lines and examples.
+pub fn run_help(prefix: &str) -> String {
+    help::help_for(prefix, &[]).unwrap_or_default()
+}
+pub use io::{CommandIo, Invocation, NoInput, StdinBytes};
+pub use output::{Format, Outcome};
+pub use tree::Cli;

@@ -1,0 +1,292 @@
+//! Rendering command results as `-o table` (default), `-o json` or `-o plain`, and errors as
+//! `error: …` or the JSON error object. Results go to stdout, messages to stderr.
+
+use crate::error::Error;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The output format chosen with `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns with a header, for people.
+    #[default]
+    Table,
+    /// JSON: lists as arrays of objects, one object for show; stable snake_case fields.
+    Json,
+    /// Tab-separated values, no header, one record a line, for shell scripts.
+    Plain,
+}
+
+/// What a command produced, before formatting.
+pub enum Rendered {
+    /// A list of records; `columns` are the fields shown by `table` and `plain`.
+    List {
+        items: Vec<Value>,
+        columns: &'static [&'static str],
+        empty: &'static str,
+    },
+    /// One record, every field shown.
+    Object(Value),
+    /// A result that is only a message (e.g. a deletion): JSON gets `value`, people get `message`.
+    Done { message: String, value: Value },
+    /// Text printed as is on stdout whatever the format (help, version in table mode).
+    Text(String),
+}
+
+/// The bytes a command writes and its exit status.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit: u8,
+}
+
+impl Outcome {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+pub fn list<T: Serialize>(
+    items: &[T],
+    columns: &'static [&'static str],
+    empty: &'static str,
+) -> Rendered {
+    Rendered::List {
+        items: items.iter().map(to_value).collect(),
+        columns,
+        empty,
+    }
+}
+
+pub fn object<T: Serialize>(item: &T) -> Rendered {
+    Rendered::Object(to_value(item))
+}
+
+pub fn done<T: Serialize>(message: impl Into<String>, item: &T) -> Rendered {
+    Rendered::Done {
+        message: message.into(),
+        value: to_value(item),
+    }
+}
+
+fn to_value<T: Serialize>(item: &T) -> Value {
+    serde_json::to_value(item).unwrap_or(Value::Null)
+}
+
+/// Formats a successful result into an [`Outcome`] with exit 0.
+pub fn render(rendered: Rendered, format: Format) -> Outcome {
+    let mut out = Outcome::default();
+    match (rendered, format) {
+        (Rendered::Text(text), _) => out.stdout = text.into_bytes(),
+        (Rendered::List { items, .. }, Format::Json) => {
+            out.stdout = json_line(&Value::Array(items))
+        }
+        (Rendered::Object(value), Format::Json) | (Rendered::Done { value, .. }, Format::Json) => {
+            out.stdout = json_line(&value)
+        }
+        (
+            Rendered::List {
+                items,
+                columns,
+                empty,
+            },
+            Format::Table,
+        ) => {
+            if items.is_empty() {
+                out.stderr = format!("{empty}\n").into_bytes();
+            } else {
+                out.stdout = table(columns, &items).into_bytes();
+            }
+        }
+        (Rendered::List { items, columns, .. }, Format::Plain) => {
+            let mut text = String::new();
+            for item in &items {
+                let cells: Vec<String> = columns.iter().map(|c| plain_cell(item.get(*c))).collect();
+                text.push_str(&cells.join("\t"));
+                text.push('\n');
+            }
+            out.stdout = text.into_bytes();
+        }
+        (Rendered::Object(value), Format::Table) => {
+            out.stdout = key_values(&value, ": ", true).into_bytes()
+        }
+        (Rendered::Object(value), Format::Plain) => {
+            out.stdout = key_values(&value, "\t", false).into_bytes()
+        }
+        (Rendered::Done { message, .. }, _) => out.stderr = format!("{message}\n").into_bytes(),
+    }
+    out
+}
+
+/// Formats an error: `error: …` on stderr, or the JSON error object with `-o json`.
+pub fn render_error(err: &Error, format: Format) -> Outcome {
+    let stderr = if format == Format::Json {
+        let value = serde_json::json!({"error": {"code": err.kind.code(), "message": err.message}});
+        json_line(&value)
+    } else {
+        format!("error: {}\n", err.message).into_bytes()
+    };
+    Outcome {
+        stdout: Vec::new(),
+        stderr,
+        exit: err.kind.exit_code(),
+    }
+}
+
+fn json_line(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn table(columns: &[&str], items: &[Value]) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header(columns.iter().map(|c| c.to_uppercase().replace('_', " ")));
+    for item in items {
+        table.add_row(columns.iter().map(|c| human_cell(item.get(*c))));
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let mut text: String = table
+        .lines()
+        .map(|l| l.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.push('\n');
+    text
+}
+
+fn key_values(value: &Value, separator: &str, align: bool) -> String {
+    let Value::Object(map) = value else {
+        return format!("{}\n", human_cell(Some(value)));
+    };
+    let width = if align {
+        map.keys().map(String::len).max().unwrap_or(0)
+    } else {
+        0
+    };
+    let mut text = String::new();
+    for (key, value) in map {
+        let cell = if align {
+            human_cell(Some(value))
+        } else {
+            plain_cell(Some(value))
+        };
+        if align {
+            text.push_str(&format!("{key:width$}{separator}{cell}\n"));
+        } else {
+            text.push_str(&format!("{key}{separator}{cell}\n"));
+        }
+    }
+    text
+}
+
+/// A value for people: `-` for nothing, lists comma-separated, times without sub-seconds.
+fn human_cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) if s.len() >= 20 => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            _ => sanitize(s),
+        },
+        Some(Value::Array(items)) if items.is_empty() => "-".into(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| human_cell(Some(v)))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", human_cell(Some(v))))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A value for scripts: empty for nothing, lists comma-separated, times as RFC 3339.
+fn plain_cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => sanitize(s),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| plain_cell(Some(v)))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Stored text never reaches a terminal with control characters in it.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn table_plain_json() {
+        let items = vec![
+            json!({"name": "a", "n": 1, "tags": ["x", "y"]}),
+            json!({"name": "b", "n": null, "tags": []}),
+        ];
+        let r = || Rendered::List {
+            items: items.clone(),
+            columns: &["name", "n", "tags"],
+            empty: "none",
+        };
+        let t = render(r(), Format::Table).stdout_text();
+        assert!(t.starts_with("NAME"), "{t}");
+        assert!(t.contains("x,y"));
+        assert_eq!(
+            render(r(), Format::Plain).stdout_text(),
+            "a\t1\tx,y\nb\t\t\n"
+        );
+        let j: Value = serde_json::from_slice(&render(r(), Format::Json).stdout).unwrap();
+        assert_eq!(j[0]["name"], "a");
+    }
+
+    #[test]
+    fn empty_list_says_so_on_stderr() {
+        let out = render(
+            Rendered::List {
+                items: vec![],
+                columns: &["a"],
+                empty: "no sites",
+            },
+            Format::Table,
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(out.stderr_text(), "no sites\n");
+    }
+
+    #[test]
+    fn errors() {
+        let err = Error::not_found("site x not found");
+        let out = render_error(&err, Format::Json);
+        assert_eq!(out.exit, 3);
+        let v: Value = serde_json::from_slice(&out.stderr).unwrap();
+        assert_eq!(v["error"]["code"], "not_found");
+        assert_eq!(
+            render_error(&err, Format::Table).stderr_text(),
+            "error: site x not found\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_masked() {
+        assert_eq!(human_cell(Some(&json!("a\u{1b}[31mb"))), "a?[31mb");
+    }
+}

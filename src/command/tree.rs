@@ -1,0 +1,228 @@
+//! The command tree: one clap grammar shared by SSH exec, the shell, the TUI and `vipanel admin`.
+//!
+//! Shape `NOUN VERB ARGS [FLAGS]`; `ls` is an alias of `list`, `rm` of `delete`/`remove`.
+//! Arguments are taken as text here and validated by the domain types in the dispatcher, so a bad
+//! value is exit 5 (invalid) while a bad flag or a missing argument is exit 2 (usage).
+
+use super::output::Format;
+use clap::{Args, Parser, Subcommand};
+
+const ROOT_AFTER_HELP: &str = "\
+Examples:
+  {prefix} whoami
+  {prefix} site create example.com --php 8.2
+  {prefix} site list -o json
+  {prefix} key add < ~/.ssh/id_ed25519.pub
+  {prefix} help site create
+
+Flags go after the command words. Exit codes: 0 ok, 2 usage, 3 not found, 4 conflict,
+5 invalid input, 6 permission denied, 7 locked, 8 dependency failed, 1 internal error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vipanel",
+    no_binary_name = true,
+    disable_help_subcommand = true,
+    disable_version_flag = true,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    about = "vipanel: a web-hosting control panel over SSH",
+    after_help = ROOT_AFTER_HELP,
+)]
+pub struct Cli {
+    /// Output format: table (default), json or plain.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show who you are logged in as: user, tenant, role, key and source address.
+    Whoami,
+    /// Show the vipanel version.
+    Version,
+    /// Show help for the whole tree or one command (e.g. `help site create`).
+    Help {
+        /// The command words to explain.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// Counts of tenants, users, keys, servers and sites you can see.
+    Dashboard,
+    /// Tenants (customer accounts). Creating and deleting them is for admins.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Users of a tenant and their roles (owners and admins).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// SSH public keys. Everyone manages its own; owners those of their tenant.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Websites (nginx vhosts with PHP-FPM, static files or a reverse proxy).
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Servers: the panel host itself is `local`.
+    #[command(subcommand)]
+    Server(ServerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Confirm {
+    /// Do not ask for confirmation (required when there is no terminal to ask on).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// List tenants (yours; admins see all).
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one tenant.
+    Show { name: String },
+    /// Create a tenant (admins).
+    #[command(after_help = "Example:\n  {prefix} tenant create acme")]
+    Create { name: String },
+    /// Delete an empty tenant (admins).
+    #[command(visible_alias = "rm")]
+    Delete {
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List users of your tenant (admins: all, or --tenant T).
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only users of this tenant (admins).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Show one user.
+    Show { name: String },
+    /// Create a user with a role, optionally with its first keys.
+    #[command(
+        after_help = "Examples:\n  {prefix} user create alice --role owner --tenant acme\n  \
+        {prefix} \"user create bob --role operator --key 'ssh-ed25519 AAAA… bob@laptop'\"\n  \
+        {prefix} key add --user bob < bob.pub"
+    )]
+    Create {
+        name: String,
+        /// admin, owner, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// Create the user in this tenant (admins; default: your tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A public key for the user (repeatable; quote it).
+        #[arg(long = "key")]
+        keys: Vec<String>,
+    },
+    /// Delete a user and its keys.
+    #[command(visible_alias = "rm")]
+    Delete {
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Change a user's role.
+    Role { name: String, role: String },
+    /// Lock a user: its keys stop working until it is unlocked.
+    Lock { name: String },
+    /// Unlock a locked user.
+    Unlock { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List keys: yours (owners: your tenant's; admins: all), or one user's.
+    #[command(visible_alias = "ls")]
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Add public keys, from the argument or from standard input.
+    #[command(
+        after_help = "Examples:\n  {prefix} key add < ~/.ssh/id_ed25519.pub\n  \
+        {prefix} key add --user bob < bob.pub\n  {prefix} key add ssh-ed25519 AAAA… me@laptop"
+    )]
+    Add {
+        /// Add the key to this user (owners and admins; default: you).
+        #[arg(long)]
+        user: Option<String>,
+        /// The public key; read from standard input when absent.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        key: Vec<String>,
+    },
+    /// Remove a key by its fingerprint (SHA256:…).
+    #[command(visible_alias = "rm")]
+    Remove {
+        fingerprint: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// List sites of your tenant (admins: all, or --tenant T).
+    #[command(visible_alias = "ls")]
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Show one site.
+    Show { domain: String },
+    /// Create a site (recorded as pending; applying it to the host comes next).
+    #[command(
+        after_help = "Examples:\n  {prefix} site create example.com --php 8.2 --alias www.example.com\n  \
+        {prefix} site create docs.example.com --type static\n  \
+        {prefix} site create app.example.com --type proxy --upstream http://127.0.0.1:3000"
+    )]
+    Create(SiteCreateArgs),
+    /// Delete a site.
+    #[command(visible_alias = "rm")]
+    Delete {
+        domain: String,
+        /// Also delete the site's files and logs once it has been applied to a host.
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SiteCreateArgs {
+    pub domain: String,
+    /// php (default), static or proxy.
+    #[arg(long = "type", default_value = "php")]
+    pub kind: String,
+    /// PHP version for a php site (default: host.default_php).
+    #[arg(long)]
+    pub php: Option<String>,
+    /// Another name the site answers to (repeatable).
+    #[arg(long = "alias")]
+    pub aliases: Vec<String>,
+    /// Where a proxy site forwards to, like http://127.0.0.1:3000.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Create the site in this tenant (admins).
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// List servers you can see.
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show one server (`local` is the panel host).
+    Show { name: String },
+}

@@ -1,0 +1,463 @@
+//! Configuration: documented defaults, then the TOML file, then `VIPANEL_…` environment overrides,
+//! then command-line flags. Unknown keys are warned about; bad values refuse to start, naming the key.
+//!
+//! `DEFAULT_FILE` is the documented default configuration (`vipanel config default` prints it) and
+//! is also the source of truth for which keys exist and what type each has.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The documented default configuration file, embedded in the binary.
+pub const DEFAULT_FILE: &str = include_str!("../docs/config.default.toml");
+
+/// Environment variables with the `VIPANEL_` prefix that are not configuration keys.
+const RESERVED_ENV: [&str; 3] = [
+    "VIPANEL_CONFIG",
+    "VIPANEL_INITIAL_ADMIN_KEYS",
+    "VIPANEL_REQUIRE_SERVICES",
+];
+const RESERVED_ENV_PREFIX: &str = "VIPANEL_TEST_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: String,
+    pub host_key_file: String,
+    pub log: String,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub host: HostConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub totp: TotpMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TotpMode {
+    Off,
+    Required,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    pub max_auth_attempts: u32,
+    pub auth_rejection_ms: u64,
+    pub inactivity_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub max_connections: u32,
+    pub max_stdin_bytes: u64,
+    pub db_pool_size: u32,
+    pub db_busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostConfig {
+    pub default_php: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:2222".into(),
+            data_dir: PathBuf::from("./var"),
+            database_url: String::new(),
+            redis_url: String::new(),
+            host_key_file: String::new(),
+            log: "info".into(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            host: HostConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            totp: TotpMode::Off,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_auth_attempts: 6,
+            auth_rejection_ms: 200,
+            inactivity_timeout_secs: 600,
+            shutdown_grace_secs: 10,
+            max_connections: 256,
+            max_stdin_bytes: 1024 * 1024,
+            db_pool_size: 10,
+            db_busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            default_php: "8.2".into(),
+        }
+    }
+}
+
+/// A configuration that could not be loaded; the message names the key and where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// What to load: the file (if any) and flag overrides from the command line.
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    pub file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A loaded configuration plus the warnings met on the way (unknown keys).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Loads defaults → file (`--config` or `VIPANEL_CONFIG`) → environment → flags, validated.
+    pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(options, &env)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        options: &LoadOptions,
+        env: &[(String, String)],
+    ) -> Result<Loaded, ConfigError> {
+        let mut warnings = Vec::new();
+        let file = options.file.clone().or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "VIPANEL_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let mut tree = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    ConfigError(format!(
+                        "config file {} is not valid TOML: {e}",
+                        path.display()
+                    ))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults: toml::Table = toml::from_str(DEFAULT_FILE)
+            .map_err(|e| ConfigError(format!("built-in default config is broken: {e}")))?;
+        let mut from_env = Vec::new();
+        for (name, raw) in env {
+            let Some(key) = name.strip_prefix("VIPANEL_") else {
+                continue;
+            };
+            if RESERVED_ENV.contains(&name.as_str()) || name.starts_with(RESERVED_ENV_PREFIX) {
+                continue;
+            }
+            let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
+            match typed_env_value(&defaults, &path, raw) {
+                Some(Ok(value)) => {
+                    insert_path(&mut tree, &path, value);
+                    from_env.push((path.join("."), name.clone()));
+                }
+                Some(Err(expected)) => {
+                    return Err(ConfigError(format!(
+                        "bad value for key `{}` (from {name}): expected {expected}",
+                        path.join(".")
+                    )));
+                }
+                None => warnings.push(format!(
+                    "unknown environment variable {name} ignored (no config key `{}`)",
+                    path.join(".")
+                )),
+            }
+        }
+        let mut unknown = Vec::new();
+        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let de = serde_ignored::Deserializer::new(toml::Value::Table(tree), &mut on_unknown);
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let source = from_env
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, var)| format!(" (from {var})"))
+                .unwrap_or_default();
+            ConfigError(format!("bad value for key `{key}`{source}: {}", e.inner()))
+        })?;
+        warnings.extend(
+            unknown
+                .into_iter()
+                .map(|key| format!("unknown config key `{key}` ignored")),
+        );
+        if let Some(listen) = &options.listen {
+            config.listen = listen.clone();
+        }
+        if let Some(dir) = &options.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad =
+            |key: &str, why: String| Err(ConfigError(format!("bad value for key `{key}`: {why}")));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "listen",
+                format!("{:?} is not an address like 127.0.0.1:2222", self.listen),
+            );
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir", "must not be empty".into());
+        }
+        let url = &self.database_url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return bad("database_url", "use sqlite://PATH or postgres://…".into());
+        }
+        if !(self.redis_url.is_empty()
+            || self.redis_url.starts_with("redis://")
+            || self.redis_url.starts_with("rediss://"))
+        {
+            return bad(
+                "redis_url",
+                "use redis://HOST:PORT or leave it empty".into(),
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            return bad(
+                "log",
+                format!("{:?} is not a log filter like \"info\"", self.log),
+            );
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.max_auth_attempts", u64::from(l.max_auth_attempts)),
+            ("limits.inactivity_timeout_secs", l.inactivity_timeout_secs),
+            ("limits.max_connections", u64::from(l.max_connections)),
+            ("limits.max_stdin_bytes", l.max_stdin_bytes),
+            ("limits.db_pool_size", u64::from(l.db_pool_size)),
+        ] {
+            if value == 0 {
+                return bad(key, "must be greater than 0".into());
+            }
+        }
+        if crate::domain::PhpVersion::parse(&self.host.default_php).is_err() {
+            return bad("host.default_php", "use MAJOR.MINOR, like 8.2".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: `database_url`, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("vipanel.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Where the SSH host key lives.
+    pub fn host_key_path(&self) -> PathBuf {
+        if self.host_key_file.is_empty() {
+            self.data_dir.join("ssh_host_ed25519_key")
+        } else {
+            PathBuf::from(&self.host_key_file)
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 2222)))
+    }
+
+    /// The effective configuration as TOML, with secrets (passwords in URLs) masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = mask_url_password(&self.database_url());
+        shown.redis_url = mask_url_password(&self.redis_url);
+        shown.host_key_file = self.host_key_path().display().to_string();
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// Turns an environment string into the TOML type of the default at `path`.
+/// `None`: no such key. `Some(Err(expected))`: the value does not fit the key's type.
+fn typed_env_value(
+    defaults: &toml::Table,
+    path: &[String],
+    raw: &str,
+) -> Option<Result<toml::Value, &'static str>> {
+    let (last, parents) = path.split_last()?;
+    let mut table = defaults;
+    for part in parents {
+        table = table.get(part)?.as_table()?;
+    }
+    Some(match table.get(last)? {
+        toml::Value::String(_) => Ok(toml::Value::String(raw.to_owned())),
+        toml::Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| "a whole number"),
+        toml::Value::Boolean(_) => match raw.trim() {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
+            _ => Err("true or false"),
+        },
+        _ => Err("a value that can be set from the environment"),
+    })
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut table = table;
+    for part in parents {
+        let entry = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        table = next;
+    }
+    table.insert(last.clone(), value);
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn default_file_matches_default_struct() {
+        let loaded = Config::load_from(&LoadOptions::default(), &[]).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let from_file: Config = toml::from_str(DEFAULT_FILE).unwrap();
+        assert_eq!(
+            toml::to_string(&from_file).unwrap(),
+            toml::to_string(&Config::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn env_overrides_nested_and_typed() {
+        let e = env(&[
+            ("VIPANEL_AUTH__TOTP", "required"),
+            ("VIPANEL_LIMITS__MAX_AUTH_ATTEMPTS", "3"),
+            ("VIPANEL_LISTEN", "127.0.0.1:0"),
+            ("VIPANEL_HOST__DEFAULT_PHP", "8.3"),
+            ("VIPANEL_INITIAL_ADMIN_KEYS", "x"),
+            ("VIPANEL_TEST_POSTGRES_URL", "x"),
+        ]);
+        let loaded = Config::load_from(&LoadOptions::default(), &e).unwrap();
+        assert_eq!(loaded.config.auth.totp, TotpMode::Required);
+        assert_eq!(loaded.config.limits.max_auth_attempts, 3);
+        assert_eq!(loaded.config.host.default_php, "8.3");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_bad_values_name_the_key() {
+        let e = env(&[("VIPANEL_NOPE", "1")]);
+        let loaded = Config::load_from(&LoadOptions::default(), &e).unwrap();
+        assert!(loaded.warnings[0].contains("VIPANEL_NOPE"));
+
+        let e = env(&[("VIPANEL_AUTH__TOTP", "maybe")]);
+        let err = Config::load_from(&LoadOptions::default(), &e).unwrap_err();
+        assert!(err.to_string().contains("auth.totp"), "{err}");
+        assert!(err.to_string().contains("VIPANEL_AUTH__TOTP"), "{err}");
+
+        let e = env(&[("VIPANEL_LIMITS__MAX_CONNECTIONS", "many")]);
+        let err = Config::load_from(&LoadOptions::default(), &e).unwrap_err();
+        assert!(err.to_string().contains("limits.max_connections"), "{err}");
+
+        let e = env(&[("VIPANEL_LISTEN", "nowhere")]);
+        let err = Config::load_from(&LoadOptions::default(), &e).unwrap_err();
+        assert!(err.to_string().contains("`listen`"), "{err}");
+    }
+
+    #[test]
+    fn file_unknown_keys_are_warned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "colour = 1\n[auth]\ntotp = \"off\"\nshoe = 2\n").unwrap();
+        let options = LoadOptions {
+            file: Some(path),
+            ..Default::default()
+        };
+        let loaded = Config::load_from(&options, &[]).unwrap();
+        let all = loaded.warnings.join("\n");
+        assert!(
+            all.contains("`colour`") && all.contains("`auth.shoe`"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            mask_url_password("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        let c = Config {
+            database_url: "postgres://u:secret@h/db".into(),
+            ..Default::default()
+        };
+        assert!(!c.to_masked_toml().contains("secret"));
+    }
+}

@@ -1,0 +1,126 @@
+//! `vipanel serve` start-up: configuration, data dir, database and migrations, first-start
+//! bootstrap, host key, listening socket, then the SSH daemon until SIGTERM/SIGINT.
+
+use crate::config::{Config, TotpMode};
+use crate::service::{BootstrapReport, InitialKeySource, Services};
+use crate::store::{ConnectOptions, Db};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the database named by the configuration and applies pending migrations (under a lock).
+pub async fn open_database(config: &Config) -> Result<Db> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(config.data_dir())
+        .with_context(|| format!("cannot create data dir {}", config.data_dir().display()))?;
+    let db = Db::connect(&ConnectOptions {
+        url: config.database_url(),
+        pool_size: config.limits.db_pool_size,
+        busy_timeout: Duration::from_millis(config.limits.db_busy_timeout_ms),
+    })
+    .await?;
+    let lock = config.data_dir().join("migrate.lock");
+    let applied = db.migrate(Some(&lock)).await?;
+    if applied > 0 {
+        tracing::info!(
+            applied,
+            backend = db.backend(),
+            "database migrations applied"
+        );
+    }
+    Ok(db)
+}
+
+/// Where the first admin's keys come from: `VIPANEL_INITIAL_ADMIN_KEYS`, else `$HOME/.ssh`.
+pub fn initial_key_source() -> InitialKeySource {
+    match std::env::var("VIPANEL_INITIAL_ADMIN_KEYS") {
+        Ok(value) if !value.trim().is_empty() => InitialKeySource::Env(value),
+        _ => match std::env::var_os("HOME") {
+            Some(home) => InitialKeySource::Home(PathBuf::from(home)),
+            None => InitialKeySource::None,
+        },
+    }
+}
+
+/// Says what the first-start bootstrap did (on stderr, for the operator).
+pub fn report_bootstrap(report: &BootstrapReport) {
+    let mut err = std::io::stderr().lock();
+    for warning in &report.warnings {
+        let _ = writeln!(err, "vipanel: warning: {warning}");
+    }
+    if !report.created_admin {
+        return;
+    }
+    let _ = writeln!(
+        err,
+        "vipanel: first start: created tenant `system` and user `admin`"
+    );
+    for (fingerprint, from) in &report.keys {
+        let _ = writeln!(err, "vipanel:   admin key {fingerprint} (from {from})");
+    }
+    if report.keys.is_empty() {
+        let _ = writeln!(
+            err,
+            "vipanel:   no public key found (VIPANEL_INITIAL_ADMIN_KEYS, ~/.ssh); add one with:\n\
+             vipanel:     vipanel admin key add --user admin < ~/.ssh/id_ed25519.pub"
+        );
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then drains running commands.
+pub async fn serve(config: Config) -> Result<()> {
+    if config.auth.totp == TotpMode::Off {
+        tracing::warn!(
+            "auth.totp = \"off\": logins need only an SSH key. Use this for development and tests only."
+        );
+    }
+    let db = open_database(&config).await?;
+    let config = Arc::new(config);
+    let services = Services::new(db.clone(), config.clone());
+    report_bootstrap(&services.bootstrap(&initial_key_source()).await?);
+    let (host_key, created) = crate::ssh::host_key::load_or_create(&config.host_key_path())?;
+    if created {
+        tracing::info!(path = %config.host_key_path().display(), "created a new ed25519 host key");
+    }
+    let listener = crate::ssh::bind(config.listen_addr()).await?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "vipanel listening on {addr}")?;
+        writeln!(
+            out,
+            "log in with: ssh -p {} panel@{}",
+            addr.port(),
+            addr.ip()
+        )?;
+        out.flush()?;
+    }
+    crate::ssh::serve(services, listener, host_key, shutdown_signal()).await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Validated values shared by every layer: names, domains, roles, SSH keys, site settings.
+//!
+//! Each type is parsed once at the edge (command arguments, config, database rows) and trusted
+//! after. Nothing in here touches the database, the network or the host.
+
+mod domain_name;
+mod name;
+mod public_key;
+mod role;
+mod site_kind;
+
+pub use domain_name::DomainName;
+pub(crate) use domain_name::printable;
+pub use name::Name;
+pub use public_key::SshPublicKey;
+pub use role::Role;
+pub use site_kind::{PhpVersion, SiteKind, Upstream};

@@ -1,0 +1,66 @@
+//! Login lookups for the SSH layer: which user a verified key belongs to, and `whoami`.
+
+use super::{Actor, Services, WhoAmI};
+use crate::domain::{Role, SshPublicKey};
+use crate::error::Result;
+
+/// The SSH login name that means "whoever owns the key".
+pub const PANEL_LOGIN: &str = "panel";
+
+/// Who a key logs in as, before the source address is known.
+#[derive(Debug, Clone)]
+pub struct LoginIdentity {
+    pub key_id: i64,
+    pub actor: Actor,
+}
+
+impl Services {
+    /// The identity for a key offered under SSH login name `login`, if the key is registered,
+    /// its user is not locked, and `login` is `panel` or that user's own name.
+    pub async fn login_identity(
+        &self,
+        login: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<Option<LoginIdentity>> {
+        let fingerprint = SshPublicKey::fingerprint_of(key);
+        let Some(key_row) = self.db.key_by_fingerprint(&fingerprint).await? else {
+            return Ok(None);
+        };
+        let Some(user) = self.db.user_by_id(key_row.user_id).await? else {
+            return Ok(None);
+        };
+        if (login != PANEL_LOGIN && login != user.name) || user.locked {
+            return Ok(None);
+        }
+        let role = Role::parse(&user.role)?;
+        Ok(Some(LoginIdentity {
+            key_id: key_row.id,
+            actor: Actor {
+                user_id: Some(user.id),
+                user: user.name,
+                tenant_id: user.tenant_id,
+                tenant: user.tenant,
+                role,
+                key_fingerprint: Some(fingerprint),
+                source: String::new(),
+            },
+        }))
+    }
+
+    /// Records that a key was used to log in (best effort).
+    pub async fn key_used(&self, key_id: i64) {
+        if let Err(err) = self.db.touch_key(key_id).await {
+            tracing::warn!(error = %err, "cannot record key use");
+        }
+    }
+
+    pub fn whoami(&self, actor: &Actor) -> WhoAmI {
+        WhoAmI {
+            user: actor.user.clone(),
+            tenant: actor.tenant.clone(),
+            role: actor.role.to_string(),
+            key_fingerprint: actor.key_fingerprint.clone(),
+            source: actor.source.clone(),
+        }
+    }
+}

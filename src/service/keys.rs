@@ -1,0 +1,131 @@
+//! SSH keys: `key list|add|remove`. Everyone manages its own keys; owners and admins also
+//! those of the users they manage.
+
+use super::audit::{conflict, record_ok};
+use super::policy::{self, Owner, Resource, Verb};
+use super::{Actor, Key, Services};
+use crate::domain::{Name, SshPublicKey};
+use crate::error::{Error, Result};
+use crate::store::{KeyRow, NewKey, UserRow};
+
+impl Services {
+    /// Keys of `user`, or by default: the actor's own keys, or for owners and admins every key
+    /// they manage (their tenant; admins: all).
+    pub async fn key_list(&self, actor: &Actor, user: Option<&Name>) -> Result<Vec<Key>> {
+        let rows = match user {
+            Some(name) => {
+                let row = self.key_subject(actor, Some(name), Verb::Read).await?;
+                self.db.keys(Some(row.id), None).await?
+            }
+            None if actor.role >= crate::domain::Role::Owner => {
+                let tenant = (!actor.is_admin()).then_some(actor.tenant_id);
+                self.db.keys(None, tenant).await?
+            }
+            None => match actor.user_id {
+                Some(id) => self.db.keys(Some(id), None).await?,
+                None => Vec::new(),
+            },
+        };
+        Ok(rows.into_iter().map(Key::from).collect())
+    }
+
+    /// The user whose keys are acted on: `--user NAME`, or the actor itself.
+    async fn key_subject(&self, actor: &Actor, user: Option<&Name>, verb: Verb) -> Result<UserRow> {
+        let what = user.map_or_else(|| "your user".to_owned(), |n| format!("user {n}"));
+        let row = match user {
+            Some(name) => self.db.user_by_name(name.as_str()).await?,
+            None => match actor.user_id {
+                Some(id) => self.db.user_by_id(id).await?,
+                None => {
+                    return Err(Error::usage(
+                        "the local administrator has no keys of its own; use --user NAME",
+                    ));
+                }
+            },
+        };
+        let owner = match &row {
+            Some(r) if actor.is_user(r.id) => Owner::OwnUser,
+            Some(r) => Owner::Tenant(r.tenant_id),
+            None => Owner::Tenant(actor.tenant_id),
+        };
+        policy::check(actor, Resource::Key, verb, owner, &what)?;
+        row.ok_or_else(|| policy::not_found(&what))
+    }
+
+    /// Adds one or more keys to a user, all or none.
+    pub async fn key_add(
+        &self,
+        actor: &Actor,
+        user: Option<&Name>,
+        keys: &[SshPublicKey],
+    ) -> Result<Vec<Key>> {
+        let target = user.map_or_else(|| actor.user.clone(), |n| n.to_string());
+        self.audited(actor, "key.add", &target, async {
+            let subject = self.key_subject(actor, user, Verb::Write).await?;
+            let mut tx = self.db.begin().await?;
+            let mut added = Vec::new();
+            for key in keys {
+                if tx.key_exists(key.fingerprint()).await?
+                    || added.iter().any(|f| f == key.fingerprint())
+                {
+                    return Err(conflict(format!(
+                        "key {} is already registered (a key belongs to one user only)",
+                        key.fingerprint()
+                    )));
+                }
+                let text = key.openssh()?;
+                let algorithm = key.algorithm();
+                tx.insert_key(&NewKey {
+                    user_id: subject.id,
+                    fingerprint: key.fingerprint(),
+                    algorithm: &algorithm,
+                    public_key: &text,
+                    comment: key.comment(),
+                })
+                .await?;
+                record_ok(&mut tx, actor, "key.add", &subject.name, key.fingerprint()).await?;
+                added.push(key.fingerprint().to_owned());
+            }
+            tx.commit().await?;
+            let mut result = Vec::new();
+            for fingerprint in added {
+                if let Some(row) = self.db.key_by_fingerprint(&fingerprint).await? {
+                    result.push(Key::from(row));
+                }
+            }
+            Ok(result)
+        })
+        .await
+    }
+
+    /// Finds a key the actor may remove; hidden keys read as not found.
+    pub(super) async fn visible_key(&self, actor: &Actor, fingerprint: &str) -> Result<KeyRow> {
+        let what = format!("key {}", crate::domain::printable(fingerprint));
+        let row = self.db.key_by_fingerprint(fingerprint).await?;
+        let owner = match &row {
+            Some(r) if actor.is_user(r.user_id) => Owner::OwnUser,
+            Some(r) => Owner::Tenant(r.tenant_id),
+            None => Owner::Tenant(actor.tenant_id),
+        };
+        policy::check(actor, Resource::Key, Verb::Write, owner, &what)?;
+        row.ok_or_else(|| policy::not_found(&what))
+    }
+
+    pub async fn key_remove(&self, actor: &Actor, fingerprint: &str) -> Result<Key> {
+        self.audited(actor, "key.remove", fingerprint, async {
+            let row = self.visible_key(actor, fingerprint).await?;
+            if actor.is_user(row.user_id) && self.db.keys(Some(row.user_id), None).await?.len() <= 1
+            {
+                return Err(conflict(
+                    "this is your last key; add another one first so you can still log in",
+                ));
+            }
+            let mut tx = self.db.begin().await?;
+            tx.delete_key(row.id).await?;
+            record_ok(&mut tx, actor, "key.remove", &row.user, fingerprint).await?;
+            tx.commit().await?;
+            Ok(Key::from(row))
+        })
+        .await
+    }
+}

@@ -1,0 +1,44 @@
+//! Business logic per resource. Every public method takes the [`Actor`] it runs as, asks
+//! [`policy`] first, validates, writes through one store transaction together with its audit row,
+//! and returns plain serializable views.
+//!
+//! This layer never imports `ssh`, `session`, `command` or any UI crate.
+
+mod actor;
+mod audit;
+mod bootstrap;
+mod dashboard;
+mod identity;
+mod keys;
+pub mod policy;
+mod preflight;
+mod servers;
+mod sites;
+mod tenants;
+mod users;
+mod views;
+
+pub use actor::Actor;
+pub use bootstrap::{BootstrapReport, InitialKeySource};
+pub use identity::LoginIdentity;
+pub use preflight::DeleteTarget;
+pub use sites::SiteCreate;
+pub use users::UserCreate;
+pub use views::*;
+
+use crate::config::Config;
+use crate::store::Db;
+use std::sync::Arc;
+
+/// Everything a request needs, cheap to clone and shared by every protocol front end.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+impl Services {
+    pub fn new(db: Db, config: Arc<Config>) -> Services {
+        Services { db, config }
+    }
+}

@@ -1,0 +1,39 @@
+//! Checks run before asking "are you sure?": the object exists, is visible and may be deleted
+//! by this actor, so nobody is asked to confirm something that would be refused anyway.
+
+use super::policy::{self, Owner, Resource, Verb};
+use super::{Actor, Services};
+use crate::domain::{DomainName, Name};
+use crate::error::Result;
+
+/// Something a destructive command is about to remove.
+#[derive(Debug, Clone, Copy)]
+pub enum DeleteTarget<'a> {
+    Tenant(&'a Name),
+    User(&'a Name),
+    Key(&'a str),
+    Site(&'a DomainName),
+}
+
+impl Services {
+    pub async fn check_delete(&self, actor: &Actor, target: DeleteTarget<'_>) -> Result<()> {
+        match target {
+            DeleteTarget::Tenant(name) => {
+                policy::check(
+                    actor,
+                    Resource::Tenant,
+                    Verb::Write,
+                    Owner::Platform,
+                    "tenant",
+                )?;
+                self.tenant_show(actor, name).await.map(drop)
+            }
+            DeleteTarget::User(name) => self.visible_user(actor, name, Verb::Write).await.map(drop),
+            DeleteTarget::Key(fingerprint) => self.visible_key(actor, fingerprint).await.map(drop),
+            DeleteTarget::Site(domain) => self
+                .visible_site(actor, domain, Verb::Write)
+                .await
+                .map(drop),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Users: `user list|show|create|delete|role|lock|unlock`.
+
+use super::audit::{conflict, record_ok};
+use super::policy::{self, Owner, Resource, Verb};
+use super::tenants::SYSTEM_TENANT;
+use super::{Actor, CreatedUser, Services, User};
+use crate::domain::{Name, Role, SshPublicKey};
+use crate::error::{Error, Result};
+use crate::store::{NewKey, UserRow};
+
+/// Names that cannot be user names: `panel` is the SSH login name meaning "whoever owns the key".
+const RESERVED_USER_NAMES: [&str; 2] = ["panel", "root"];
+
+/// `user create` input, already parsed.
+#[derive(Debug, Clone)]
+pub struct UserCreate {
+    pub name: Name,
+    pub role: Role,
+    pub tenant: Option<Name>,
+    pub keys: Vec<SshPublicKey>,
+}
+
+impl Services {
+    pub async fn user_list(&self, actor: &Actor, tenant: Option<&Name>) -> Result<Vec<User>> {
+        let (tenant_id, _) = self.target_tenant(actor, tenant).await?;
+        policy::check(
+            actor,
+            Resource::User,
+            Verb::Read,
+            Owner::Tenant(tenant_id),
+            "users",
+        )?;
+        let scope = (tenant.is_some() || !actor.is_admin()).then_some(tenant_id);
+        Ok(self
+            .db
+            .users(scope)
+            .await?
+            .into_iter()
+            .map(User::from)
+            .collect())
+    }
+
+    pub async fn user_show(&self, actor: &Actor, name: &Name) -> Result<User> {
+        let row = self.visible_user(actor, name, Verb::Read).await?;
+        Ok(User::from(row))
+    }
+
+    /// Finds a user and checks the actor may `verb` it; hidden users read as not found.
+    pub(super) async fn visible_user(
+        &self,
+        actor: &Actor,
+        name: &Name,
+        verb: Verb,
+    ) -> Result<UserRow> {
+        let what = format!("user {name}");
+        let row = self.db.user_by_name(name.as_str()).await?;
+        let owner = match &row {
+            Some(r) if actor.is_user(r.id) => Owner::OwnUser,
+            Some(r) => Owner::Tenant(r.tenant_id),
+            None => Owner::Tenant(actor.tenant_id),
+        };
+        policy::check(actor, Resource::User, verb, owner, &what)?;
+        row.ok_or_else(|| policy::not_found(&what))
+    }
+
+    pub async fn user_create(&self, actor: &Actor, req: UserCreate) -> Result<CreatedUser> {
+        let name = req.name.clone();
+        self.audited(actor, "user.create", name.as_str(), async {
+            let (tenant_id, tenant) = self.target_tenant(actor, req.tenant.as_ref()).await?;
+            policy::check(
+                actor,
+                Resource::User,
+                Verb::Write,
+                Owner::Tenant(tenant_id),
+                "users",
+            )?;
+            check_role_grant(actor, req.role, &tenant)?;
+            if RESERVED_USER_NAMES.contains(&name.as_str()) {
+                return Err(Error::invalid(format!(
+                    "{name} is a reserved name; pick another"
+                )));
+            }
+            let mut tx = self.db.begin().await?;
+            if self.db.user_by_name(name.as_str()).await?.is_some() {
+                return Err(conflict(format!("user {name} already exists")));
+            }
+            let user_id = tx
+                .insert_user(tenant_id, name.as_str(), req.role.as_str())
+                .await?;
+            let mut fingerprints = Vec::new();
+            for key in &req.keys {
+                if tx.key_exists(key.fingerprint()).await?
+                    || fingerprints.iter().any(|f| f == key.fingerprint())
+                {
+                    return Err(conflict(format!(
+                        "key {} is already registered",
+                        key.fingerprint()
+                    )));
+                }
+                let text = key.openssh()?;
+                let algorithm = key.algorithm();
+                tx.insert_key(&NewKey {
+                    user_id,
+                    fingerprint: key.fingerprint(),
+                    algorithm: &algorithm,
+                    public_key: &text,
+                    comment: key.comment(),
+                })
+                .await?;
+                fingerprints.push(key.fingerprint().to_owned());
+            }
+            let detail = format!(
+                "tenant={tenant} role={} keys={}",
+                req.role,
+                fingerprints.len()
+            );
+            record_ok(&mut tx, actor, "user.create", name.as_str(), &detail).await?;
+            tx.commit().await?;
+            let user = self.user_show(actor, &name).await?;
+            Ok(CreatedUser {
+                user,
+                key_fingerprints: fingerprints,
+            })
+        })
+        .await
+    }
+
+    pub async fn user_delete(&self, actor: &Actor, name: &Name) -> Result<User> {
+        self.audited(actor, "user.delete", name.as_str(), async {
+            let row = self.visible_user(actor, name, Verb::Write).await?;
+            if actor.is_user(row.id) {
+                return Err(conflict(
+                    "you cannot delete yourself; ask another owner or admin",
+                ));
+            }
+            let mut tx = self.db.begin().await?;
+            if row.role == Role::Admin.as_str() && tx.count_other_admins(row.id).await? == 0 {
+                return Err(conflict(
+                    "this is the last admin; create another admin first",
+                ));
+            }
+            tx.delete_user(row.id).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                "user.delete",
+                name.as_str(),
+                &format!("tenant={}", row.tenant),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(User::from(row))
+        })
+        .await
+    }
+
+    pub async fn user_set_role(&self, actor: &Actor, name: &Name, role: Role) -> Result<User> {
+        self.audited(actor, "user.role", name.as_str(), async {
+            let row = self.visible_user(actor, name, Verb::Write).await?;
+            if actor.is_user(row.id) {
+                return Err(conflict("you cannot change your own role"));
+            }
+            check_role_grant(actor, role, &row.tenant)?;
+            let mut tx = self.db.begin().await?;
+            tx.set_user_role(row.id, role.as_str()).await?;
+            let detail = format!("{} -> {role}", row.role);
+            record_ok(&mut tx, actor, "user.role", name.as_str(), &detail).await?;
+            tx.commit().await?;
+            self.user_show(actor, name).await
+        })
+        .await
+    }
+
+    pub async fn user_set_locked(&self, actor: &Actor, name: &Name, locked: bool) -> Result<User> {
+        let action = if locked { "user.lock" } else { "user.unlock" };
+        self.audited(actor, action, name.as_str(), async {
+            let row = self.visible_user(actor, name, Verb::Write).await?;
+            if actor.is_user(row.id) {
+                return Err(conflict("you cannot lock or unlock yourself"));
+            }
+            let mut tx = self.db.begin().await?;
+            if locked
+                && row.role == Role::Admin.as_str()
+                && tx.count_other_admins(row.id).await? == 0
+            {
+                return Err(conflict(
+                    "this is the last unlocked admin; it cannot be locked",
+                ));
+            }
+            tx.set_user_locked(row.id, locked).await?;
+            record_ok(&mut tx, actor, action, name.as_str(), "").await?;
+            tx.commit().await?;
+            self.user_show(actor, name).await
+        })
+        .await
+    }
+}
+
+/// Who may hand out which role where: admins only in `system` (and only by admins); the
+/// `system` tenant holds admins only; owners grant at most owner.
+fn check_role_grant(actor: &Actor, role: Role, tenant: &str) -> Result<()> {
+    if role > actor.role {
+        return Err(Error::forbidden(format!(
+            "your role ({}) cannot grant the role {role}",
+            actor.role
+        )));
+    }
+    match (role == Role::Admin, tenant == SYSTEM_TENANT) {
+        (true, false) => Err(Error::invalid(
+            "admins belong to the system tenant; use --tenant system",
+        )),
+        (false, true) => Err(Error::invalid(
+            "the system tenant holds admins only; create customer users in their own tenant (--tenant T)",
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,167 @@
+//! What services return: plain, serializable views with stable snake_case field names
+//! (documented in `docs/commands.md`; never renamed silently).
+
+use crate::store::{KeyRow, ServerRow, SiteRow, TenantRow, UserRow};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WhoAmI {
+    pub user: String,
+    pub tenant: String,
+    pub role: String,
+    pub key_fingerprint: Option<String>,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    pub name: String,
+    pub users: i64,
+    pub sites: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Tenant {
+            name: r.name,
+            users: r.users,
+            sites: r.sites,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub name: String,
+    pub tenant: String,
+    pub role: String,
+    pub locked: bool,
+    pub keys: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            name: r.name,
+            tenant: r.tenant,
+            role: r.role,
+            locked: r.locked,
+            keys: r.keys,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Key {
+    pub fingerprint: String,
+    pub user: String,
+    pub algorithm: String,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRow> for Key {
+    fn from(r: KeyRow) -> Self {
+        Key {
+            fingerprint: r.fingerprint,
+            user: r.user,
+            algorithm: r.algorithm,
+            comment: r.comment,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+/// A user just created, with the keys it was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedUser {
+    #[serde(flatten)]
+    pub user: User,
+    pub key_fingerprints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    pub domain: String,
+    pub tenant: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub php: Option<String>,
+    pub upstream: Option<String>,
+    pub aliases: Vec<String>,
+    pub status: String,
+    pub server: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<SiteRow> for Site {
+    fn from(r: SiteRow) -> Self {
+        Site {
+            domain: r.domain,
+            tenant: r.tenant,
+            kind: r.kind,
+            php: r.php_version,
+            upstream: r.upstream,
+            aliases: r.aliases,
+            status: r.status,
+            server: r.server,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Server {
+    pub name: String,
+    pub provider: String,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub server_type: Option<String>,
+    pub location: Option<String>,
+    pub image: Option<String>,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    /// `None` for shared servers such as `local` (the panel host).
+    pub tenant: Option<String>,
+    pub sites: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ServerRow> for Server {
+    fn from(r: ServerRow) -> Self {
+        Server {
+            name: r.name,
+            provider: r.provider,
+            status: r.status,
+            server_type: r.server_type,
+            location: r.location,
+            image: r.image,
+            ipv4: r.ipv4,
+            ipv6: r.ipv6,
+            tenant: r.tenant,
+            sites: r.sites,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// `dashboard`: counts within the actor's scope (admins: the whole platform).
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    pub scope: String,
+    pub tenants: i64,
+    pub users: i64,
+    pub keys: i64,
+    pub servers: i64,
+    pub sites: i64,
+    pub sites_by_status: std::collections::BTreeMap<String, i64>,
+}

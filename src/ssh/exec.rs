@@ -1,0 +1,157 @@
+//! Running one command on an SSH channel, in-process: split the command line like a shell,
+//! dispatch it, then send stdout as data, stderr as extended data, the exit status, EOF and close.
+
+use crate::command::{self, CommandIo, Invocation, Outcome};
+use crate::error::{Error, Result};
+use crate::service::{Actor, Services};
+use russh::ChannelId;
+use russh::server::Handle;
+use tokio::sync::mpsc;
+
+/// SSH extended-data type for stderr (RFC 4254 §5.2).
+const STDERR: u32 = 1;
+
+/// The client side of one exec channel: its stdin (fed by the handler) and whether a PTY exists.
+pub struct ChannelIo {
+    pub handle: Handle,
+    pub channel: ChannelId,
+    pub pty: bool,
+    /// Chunks of the client's stdin; closed at the client's EOF.
+    pub stdin: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+impl CommandIo for ChannelIo {
+    fn has_tty(&self) -> bool {
+        self.pty
+    }
+
+    async fn read_stdin(&mut self, limit: usize) -> Result<Vec<u8>> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.stdin.recv().await {
+            all.extend_from_slice(&chunk);
+            if all.len() > limit {
+                return Err(Error::invalid(format!(
+                    "standard input is larger than {limit} bytes"
+                )));
+            }
+        }
+        Ok(all)
+    }
+
+    async fn confirm(&mut self, prompt: &str) -> Result<bool> {
+        self.send(STDERR, prompt.as_bytes().to_vec()).await;
+        let mut answer = String::new();
+        'read: while let Some(chunk) = self.stdin.recv().await {
+            for byte in chunk {
+                match byte {
+                    b'\r' | b'\n' => break 'read,
+                    // Ctrl-C, Ctrl-D: no.
+                    3 | 4 => {
+                        answer.clear();
+                        break 'read;
+                    }
+                    8 | 127 if answer.pop().is_some() => {
+                        self.send(STDERR, b"\x08 \x08".to_vec()).await;
+                    }
+                    b if (b.is_ascii_graphic() || b == b' ') && answer.len() < 16 => {
+                        answer.push(char::from(b));
+                        // The client's terminal is raw under a PTY: echo what is typed.
+                        self.send(STDERR, vec![b]).await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.send(STDERR, b"\r\n".to_vec()).await;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+}
+
+impl ChannelIo {
+    async fn send(&self, ext: u32, bytes: Vec<u8>) {
+        let bytes = if self.pty { crlf(&bytes) } else { bytes };
+        let _ = if ext == 0 {
+            self.handle.data(self.channel, bytes).await
+        } else {
+            self.handle.extended_data(self.channel, ext, bytes).await
+        };
+    }
+
+    /// Sends the outcome and ends the channel the way OpenSSH does.
+    pub async fn finish(self, outcome: Outcome) {
+        if !outcome.stdout.is_empty() {
+            self.send(0, outcome.stdout).await;
+        }
+        if !outcome.stderr.is_empty() {
+            self.send(STDERR, outcome.stderr).await;
+        }
+        let _ = self
+            .handle
+            .exit_status_request(self.channel, u32::from(outcome.exit))
+            .await;
+        let _ = self.handle.eof(self.channel).await;
+        let _ = self.handle.close(self.channel).await;
+    }
+}
+
+/// Runs the command line `line` (as OpenSSH sent it) for `actor` and finishes the channel.
+pub async fn run(
+    services: Services,
+    actor: Actor,
+    line: String,
+    mut io: ChannelIo,
+    invocation: Invocation,
+) {
+    let outcome = match shell_words::split(&line) {
+        Ok(argv) if argv.is_empty() => welcome(&invocation),
+        Ok(argv) => command::run(&services, &actor, &argv, &mut io, &invocation).await,
+        Err(e) => command::output::render_error(
+            &Error::usage(format!(
+                "cannot split the command line ({e}); check the quotes"
+            )),
+            command::Format::Table,
+        ),
+    };
+    io.finish(outcome).await;
+}
+
+/// What a login without a command gets until the interactive UI exists: a notice and the help.
+pub fn welcome(invocation: &Invocation) -> Outcome {
+    let help = crate::command::run_help(&invocation.prefix);
+    let notice = format!(
+        "vipanel {}: the interactive dashboard is not available yet; run commands like\n  \
+         {} site list\n\n",
+        env!("CARGO_PKG_VERSION"),
+        invocation.prefix
+    );
+    Outcome {
+        stdout: format!("{notice}{help}").into_bytes(),
+        stderr: Vec::new(),
+        exit: 0,
+    }
+}
+
+/// LF → CRLF, for output to a client that requested a PTY (no line discipline translates it).
+fn crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+    let mut previous = 0u8;
+    for &b in bytes {
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        previous = b;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn crlf_converts_once() {
+        assert_eq!(super::crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+    }
+}

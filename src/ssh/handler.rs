@@ -1,0 +1,332 @@
+//! The russh handler of one connection: authentication, then channel requests.
+//!
+//! Identity is bound only in `auth_publickey`, which russh calls after it verified the key's
+//! signature; `auth_publickey_offered` merely says whether a key is worth signing with. Anything
+//! other than shell, exec, pty-req, window-change and a few `env` names is refused.
+
+use super::exec::{self, ChannelIo};
+use super::tracker::CommandTracker;
+use crate::command::Invocation;
+use crate::service::{LoginIdentity, Services};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use tokio::sync::mpsc;
+
+/// Environment variables a client may set (everything else is refused).
+const ALLOWED_ENV: [&str; 4] = ["TERM", "LANG", "NO_COLOR", "COLORTERM"];
+/// Session channels one connection may hold open at once.
+const MAX_CHANNELS: usize = 10;
+
+/// What every connection shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub services: Services,
+    pub tracker: CommandTracker,
+}
+
+/// Per-connection state.
+pub struct Connection {
+    shared: Shared,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    identity: Option<LoginIdentity>,
+    channels: HashMap<ChannelId, ChannelState>,
+}
+
+struct ChannelState {
+    pty: bool,
+    started: bool,
+    stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    stdin_rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    stdin_bytes: usize,
+}
+
+impl Connection {
+    pub fn new(shared: Shared, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Connection {
+        Connection {
+            shared,
+            peer,
+            local,
+            identity: None,
+            channels: HashMap::new(),
+        }
+    }
+
+    async fn identity_for(
+        &self,
+        login: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Option<LoginIdentity> {
+        match self.shared.services.login_identity(login, key).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::error!(error = %err, "key lookup failed during login");
+                None
+            }
+        }
+    }
+
+    /// `ssh -p PORT panel@ADDRESS`, as the client reached us, for help examples.
+    fn invocation(&self) -> Invocation {
+        let prefix = match self.local {
+            Some(addr) if addr.port() == 22 => format!("ssh panel@{}", addr.ip()),
+            Some(addr) => format!("ssh -p {} panel@{}", addr.port(), addr.ip()),
+            None => "ssh panel@HOST".into(),
+        };
+        Invocation { prefix }
+    }
+
+    /// Starts `line` on `channel` (a shell request runs the empty line: the welcome text).
+    fn start(
+        &mut self,
+        channel: ChannelId,
+        line: String,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        let invocation = self.invocation();
+        let (Some(identity), Some(state)) = (&self.identity, self.channels.get_mut(&channel))
+        else {
+            return session.channel_failure(channel);
+        };
+        let Some(stdin) = state.stdin_rx.take().filter(|_| !state.started) else {
+            return session.channel_failure(channel);
+        };
+        state.started = true;
+        session.channel_success(channel)?;
+        let io = ChannelIo {
+            handle: session.handle(),
+            channel,
+            pty: state.pty,
+            stdin,
+        };
+        let services = self.shared.services.clone();
+        let actor = identity.actor.clone();
+        let running = self.shared.tracker.start();
+        tracing::debug!(user = %actor.user, command = %line, "exec");
+        tokio::spawn(async move {
+            exec::run(services, actor, line, io, invocation).await;
+            drop(running);
+        });
+        Ok(())
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(match self.identity_for(user, offer.public_key).await {
+            Some(_) => Auth::Accept,
+            None => Auth::reject(),
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut identity) = self.identity_for(user, key.public_key).await else {
+            tracing::info!(login = user, peer = ?self.peer, "public key refused");
+            return Ok(Auth::reject());
+        };
+        identity.actor.source = self
+            .peer
+            .map_or_else(|| "unknown".into(), |p| p.to_string());
+        tracing::info!(user = %identity.actor.user, source = %identity.actor.source, "login");
+        let services = self.shared.services.clone();
+        let key_id = identity.key_id;
+        tokio::spawn(async move { services.key_used(key_id).await });
+        self.identity = Some(identity);
+        Ok(Auth::Accept)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Requests and data reach us through the handler callbacks; the Channel object is not used.
+        if self.identity.is_none() || self.channels.len() >= MAX_CHANNELS {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        let id = channel.id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.channels.insert(
+            id,
+            ChannelState {
+                pty: false,
+                started: false,
+                stdin: Some(tx),
+                stdin_rx: Some(rx),
+                stdin_bytes: 0,
+            },
+        );
+        reply.accept().await;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match self.channels.get_mut(&channel) {
+            Some(state) if !state.started => {
+                state.pty = true;
+                session.channel_success(channel)
+            }
+            _ => session.channel_failure(channel),
+        }
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        _cols: u32,
+        _rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if ALLOWED_ENV.contains(&name) || name.starts_with("LC_") {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, String::new(), session)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match String::from_utf8(data.to_vec()) {
+            Ok(line) => self.start(channel, line, session),
+            Err(_) => session.channel_failure(channel),
+        }
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single: bool,
+        _protocol: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        _address: &str,
+        _port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn streamlocal_forward(
+        &mut self,
+        _path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let limit = usize::try_from(self.shared.services.config.limits.max_stdin_bytes)
+            .unwrap_or(usize::MAX);
+        if let Some(state) = self.channels.get_mut(&channel)
+            && let Some(tx) = &state.stdin
+        {
+            // Past the limit (plus one byte, so the reader can tell) the rest is dropped.
+            if state.stdin_bytes <= limit {
+                let take = data.len().min(limit + 1 - state.stdin_bytes);
+                state.stdin_bytes += take;
+                let _ = tx.send(data[..take].to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(state) = self.channels.get_mut(&channel) {
+            state.stdin = None;
+        }
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! The SSH daemon: our own accept loop (connection cap, `nodelay`) feeding
+//! `russh::server::run_stream`, the host key, and graceful shutdown.
+//!
+//! This is a thin front end: it authenticates, binds an `Actor`, and hands command lines to the
+//! command layer. It holds no business logic.
+
+mod exec;
+mod handler;
+pub mod host_key;
+mod tracker;
+
+pub use tracker::CommandTracker;
+
+use crate::service::Services;
+use anyhow::{Context, Result};
+use handler::{Connection, Shared};
+use russh::MethodKind;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Builds the russh configuration from ours.
+fn russh_config(services: &Services, host_key: russh::keys::PrivateKey) -> russh::server::Config {
+    let limits = &services.config.limits;
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-vipanel_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: russh::MethodSet::from(&[MethodKind::PublicKey][..]),
+        auth_rejection_time: Duration::from_millis(limits.auth_rejection_ms),
+        // OpenSSH clients probe with "none" first: answering it at once costs nothing.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![host_key],
+        max_auth_attempts: usize::try_from(limits.max_auth_attempts).unwrap_or(6),
+        inactivity_timeout: Some(Duration::from_secs(limits.inactivity_timeout_secs)),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Serves SSH on `listener` until `shutdown` resolves, then waits (bounded by
+/// `limits.shutdown_grace_secs`) for running commands to finish.
+pub async fn serve(
+    services: Services,
+    listener: TcpListener,
+    host_key: russh::keys::PrivateKey,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let config = Arc::new(russh_config(&services, host_key));
+    let grace = Duration::from_secs(services.config.limits.shutdown_grace_secs);
+    let slots = Arc::new(Semaphore::new(
+        usize::try_from(services.config.limits.max_connections).unwrap_or(256),
+    ));
+    let shared = Shared {
+        services,
+        tracker: CommandTracker::default(),
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok();
+        let handler = Connection::new(shared.clone(), Some(peer), local);
+        let config = config.clone();
+        tokio::spawn(async move {
+            match russh::server::run_stream(config, stream, handler).await {
+                Ok(session) => {
+                    if let Err(err) = session.await {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                }
+                Err(err) => tracing::debug!(%peer, error = %err, "handshake failed"),
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let running = shared.tracker.running();
+    if running > 0 {
+        tracing::info!(running, "stopped accepting; waiting for running commands");
+    }
+    if tokio::time::timeout(grace, shared.tracker.idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            running = shared.tracker.running(),
+            "commands still running after the shutdown grace period; exiting anyway"
+        );
+    }
+    Ok(())
+}
+
+/// Binds the listening socket.
+pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}

@@ -1,0 +1,89 @@
+//! SSH public keys; a fingerprint belongs to one user only.
+
+use super::{Db, Tx, on_db, on_tx};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub user: String,
+    pub tenant_id: i64,
+    pub fingerprint: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A key to insert.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub user_id: i64,
+    pub fingerprint: &'a str,
+    pub algorithm: &'a str,
+    pub public_key: &'a str,
+    pub comment: &'a str,
+}
+
+/// The common SELECT of this table group, as a literal for `concat!`.
+macro_rules! select {
+    () => {
+        "SELECT k.id, k.user_id, u.name AS \"user\", u.tenant_id, k.fingerprint,
+        k.algorithm, k.public_key, k.comment, k.created_at, k.last_used_at
+    FROM ssh_keys k JOIN users u ON u.id = k.user_id"
+    };
+}
+
+impl Db {
+    /// Keys filtered by user and/or tenant (`None` = any).
+    pub async fn keys(&self, user_id: Option<i64>, tenant_id: Option<i64>) -> Result<Vec<KeyRow>> {
+        let sql = concat!(
+            select!(),
+            " WHERE ($1 IS NULL OR k.user_id = $1) AND ($2 IS NULL OR u.tenant_id = $2)
+             ORDER BY u.name, k.created_at, k.id"
+        );
+        Ok(
+            on_db!(self, pool => sqlx::query_as(sql).bind(user_id).bind(tenant_id).fetch_all(pool).await)?,
+        )
+    }
+
+    pub async fn key_by_fingerprint(&self, fingerprint: &str) -> Result<Option<KeyRow>> {
+        let sql = concat!(select!(), " WHERE k.fingerprint = $1");
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(fingerprint).fetch_optional(pool).await)?)
+    }
+
+    /// Records a successful login with this key (best effort, outside any transaction).
+    pub async fn touch_key(&self, id: i64) -> Result<()> {
+        let sql = "UPDATE ssh_keys SET last_used_at = $2 WHERE id = $1";
+        on_db!(self, pool => sqlx::query(sql).bind(id).bind(super::now()).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    pub async fn insert_key(&mut self, key: &NewKey<'_>) -> Result<i64> {
+        let sql = "INSERT INTO ssh_keys (user_id, fingerprint, algorithm, public_key, comment, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        Ok(on_tx!(self, c => sqlx::query_scalar(sql)
+            .bind(key.user_id).bind(key.fingerprint).bind(key.algorithm)
+            .bind(key.public_key).bind(key.comment).bind(super::now())
+            .fetch_one(c).await)?)
+    }
+
+    pub async fn delete_key(&mut self, id: i64) -> Result<u64> {
+        let sql = "DELETE FROM ssh_keys WHERE id = $1";
+        Ok(
+            on_tx!(self, c => sqlx::query(sql).bind(id).execute(c).await.map(|r| r.rows_affected()))?,
+        )
+    }
+
+    pub async fn key_exists(&mut self, fingerprint: &str) -> Result<bool> {
+        let sql = "SELECT COUNT(*) FROM ssh_keys WHERE fingerprint = $1";
+        let n: i64 =
+            on_tx!(self, c => sqlx::query_scalar(sql).bind(fingerprint).fetch_one(c).await)?;
+        Ok(n > 0)
+    }
+}
