@@ -74,6 +74,12 @@ pub fn report_bootstrap(report: &BootstrapReport) {
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains running commands.
 pub async fn serve(config: Config) -> Result<()> {
+    if config.auth.totp == TotpMode::Required {
+        anyhow::bail!(crate::error::Error::invalid(
+            "auth.totp = \"required\" is not available in this version yet (TOTP login is planned); \
+             set auth.totp = \"off\" to run with key-only logins"
+        ));
+    }
     if config.auth.totp == TotpMode::Off {
         tracing::warn!(
             "auth.totp = \"off\": logins need only an SSH key. Use this for development and tests only."

@@ -1,4 +1,4 @@
-//! The `vipanel` binary: `serve`, `admin`, `migrate`, `config`, `version`.
+//! The `vipanel` binary: `serve`, `admin`, `migrate`, `config` (and `--version`).
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

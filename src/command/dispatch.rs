@@ -57,7 +57,7 @@ async fn execute<I: CommandIo>(
     format: Format,
 ) -> Result<Rendered> {
     match command {
-        Command::Whoami => Ok(object(&services.whoami(actor))),
+        Command::Whoami => Ok(whoami(services, actor, format)),
         Command::Version => Ok(version(format)),
         Command::Help { words } => Ok(Rendered::Text(help::help_for(&invocation.prefix, &words)?)),
         Command::Dashboard => Ok(object(&services.dashboard(actor).await?)),
@@ -66,6 +66,15 @@ async fn execute<I: CommandIo>(
         Command::Key(cmd) => key(services, actor, cmd, io).await,
         Command::Site(cmd) => site(services, actor, cmd, io).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
+    }
+}
+
+/// Like whoami(1), the table form is just the user name; json and plain carry every field.
+fn whoami(services: &Services, actor: &Actor, format: Format) -> Rendered {
+    let me = services.whoami(actor);
+    match format {
+        Format::Table => Rendered::Text(format!("{}\n", me.user)),
+        _ => object(&me),
     }
 }
 

@@ -16,11 +16,16 @@ pub fn help_for(prefix: &str, words: &[String]) -> Result<String, Error> {
     let mut cmd = command(prefix);
     cmd.build();
     let mut current = &mut cmd;
-    for word in words {
-        let name = current.get_name().to_owned();
-        current = current
-            .find_subcommand_mut(word)
-            .ok_or_else(|| Error::usage(format!("`{name}` has no command {word:?}; try `help`")))?;
+    for (depth, word) in words.iter().enumerate() {
+        current = current.find_subcommand_mut(word).ok_or_else(|| {
+            let path = words[..depth].join(" ");
+            let place = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" under `{path}`")
+            };
+            Error::usage(format!("there is no command {word:?}{place}; try `help`"))
+        })?;
     }
     Ok(fill(&current.render_long_help().to_string(), prefix))
 }
@@ -61,8 +66,9 @@ pub fn clap_outcome(err: clap::Error, prefix: &str, format: Format) -> Outcome {
             exit: 0,
         },
         _ if format == Format::Json => {
-            let first = text.lines().next().unwrap_or("usage error");
-            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let head = text.split("\n\nUsage:").next().unwrap_or("usage error");
+            let head = head.strip_prefix("error: ").unwrap_or(head);
+            let message = head.split_whitespace().collect::<Vec<_>>().join(" ");
             render_error(&Error::usage(message), format)
         }
         _ => Outcome {

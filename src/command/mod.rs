@@ -10,6 +10,7 @@ pub mod output;
 mod tree;
 
 pub use dispatch::run;
+pub use help::format_in as requested_format;
 
 /// The whole tree's help with `prefix` in usage lines and examples.
 pub fn run_help(prefix: &str) -> String {

@@ -16,7 +16,8 @@ Examples:
   {prefix} help site create
 
 Flags go after the command words. Exit codes: 0 ok, 2 usage, 3 not found, 4 conflict,
-5 invalid input, 6 permission denied, 7 locked, 8 dependency failed, 1 internal error.";
+5 invalid input, 6 permission denied, 7 locked, 8 dependency failed, 9 integrity check failed,
+1 internal error.";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -58,8 +58,9 @@ impl Services {
             return Ok(report);
         }
         let keys = collect_keys(source, &mut report)?;
+        let existing = self.db.tenant_by_name(SYSTEM_TENANT).await?;
         let mut tx = self.db.begin().await?;
-        let tenant_id = match self.db.tenant_by_name(SYSTEM_TENANT).await? {
+        let tenant_id = match existing {
             Some(t) => t.id,
             None => tx.insert_tenant(SYSTEM_TENANT).await?,
         };

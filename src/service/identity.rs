@@ -2,7 +2,8 @@
 
 use super::{Actor, Services, WhoAmI};
 use crate::domain::{Role, SshPublicKey};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::store::{KeyRow, UserRow};
 
 /// The SSH login name that means "whoever owns the key".
 pub const PANEL_LOGIN: &str = "panel";
@@ -23,16 +24,12 @@ impl Services {
         key: &russh::keys::PublicKey,
     ) -> Result<Option<LoginIdentity>> {
         let fingerprint = SshPublicKey::fingerprint_of(key);
-        let Some(key_row) = self.db.key_by_fingerprint(&fingerprint).await? else {
-            return Ok(None);
-        };
-        let Some(user) = self.db.user_by_id(key_row.user_id).await? else {
+        let Some((key_row, user)) = self.key_and_user(&fingerprint).await? else {
             return Ok(None);
         };
         if (login != PANEL_LOGIN && login != user.name) || user.locked {
             return Ok(None);
         }
-        let role = Role::parse(&user.role)?;
         Ok(Some(LoginIdentity {
             key_id: key_row.id,
             actor: Actor {
@@ -40,11 +37,46 @@ impl Services {
                 user: user.name,
                 tenant_id: user.tenant_id,
                 tenant: user.tenant,
-                role,
+                role: Role::parse(&user.role)?,
                 key_fingerprint: Some(fingerprint),
                 source: String::new(),
             },
         }))
+    }
+
+    /// The actor as it stands now, checked before every command so that removing a key or
+    /// locking, deleting or re-roling a user applies to connections that are already open.
+    pub async fn refresh_actor(&self, actor: &Actor) -> Result<Actor> {
+        let Some(fingerprint) = &actor.key_fingerprint else {
+            return Ok(actor.clone());
+        };
+        let (_, user) = self
+            .key_and_user(fingerprint)
+            .await?
+            .filter(|(_, user)| actor.is_user(user.id))
+            .ok_or_else(|| Error::locked("the key you logged in with was removed; log in again"))?;
+        if user.locked {
+            return Err(Error::locked(
+                "your user is locked; ask an owner or admin to unlock it",
+            ));
+        }
+        Ok(Actor {
+            role: Role::parse(&user.role)?,
+            tenant_id: user.tenant_id,
+            tenant: user.tenant,
+            ..actor.clone()
+        })
+    }
+
+    async fn key_and_user(&self, fingerprint: &str) -> Result<Option<(KeyRow, UserRow)>> {
+        let Some(key) = self.db.key_by_fingerprint(fingerprint).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .user_by_id(key.user_id)
+            .await?
+            .map(|user| (key, user)))
     }
 
     /// Records that a key was used to log in (best effort).

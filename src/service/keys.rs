@@ -83,7 +83,14 @@ impl Services {
                     comment: key.comment(),
                 })
                 .await?;
-                record_ok(&mut tx, actor, "key.add", &subject.name, key.fingerprint()).await?;
+                record_ok(
+                    &mut tx,
+                    actor,
+                    "key.add",
+                    &subject.name,
+                    &format!("fingerprint={}", key.fingerprint()),
+                )
+                .await?;
                 added.push(key.fingerprint().to_owned());
             }
             tx.commit().await?;
@@ -122,7 +129,14 @@ impl Services {
             }
             let mut tx = self.db.begin().await?;
             tx.delete_key(row.id).await?;
-            record_ok(&mut tx, actor, "key.remove", &row.user, fingerprint).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                "key.remove",
+                fingerprint,
+                &format!("user={}", row.user),
+            )
+            .await?;
             tx.commit().await?;
             Ok(Key::from(row))
         })

@@ -16,24 +16,39 @@ pub enum DeleteTarget<'a> {
 }
 
 impl Services {
+    /// Runs the same checks as the deletion itself (a refusal is audited under the same action).
     pub async fn check_delete(&self, actor: &Actor, target: DeleteTarget<'_>) -> Result<()> {
-        match target {
-            DeleteTarget::Tenant(name) => {
-                policy::check(
-                    actor,
-                    Resource::Tenant,
-                    Verb::Write,
-                    Owner::Platform,
-                    "tenant",
-                )?;
-                self.tenant_show(actor, name).await.map(drop)
+        let (action, name) = match target {
+            DeleteTarget::Tenant(name) => ("tenant.delete", name.to_string()),
+            DeleteTarget::User(name) => ("user.delete", name.to_string()),
+            DeleteTarget::Key(fingerprint) => ("key.remove", fingerprint.to_owned()),
+            DeleteTarget::Site(domain) => ("site.delete", domain.to_string()),
+        };
+        self.audited(actor, action, &name, async {
+            match target {
+                DeleteTarget::Tenant(name) => {
+                    policy::check(
+                        actor,
+                        Resource::Tenant,
+                        Verb::Write,
+                        Owner::Platform,
+                        "tenant",
+                    )?;
+                    self.tenant_show(actor, name).await.map(drop)
+                }
+                DeleteTarget::User(name) => {
+                    super::users::refuse_self(actor, name, super::users::SELF_DELETE)?;
+                    self.visible_user(actor, name, Verb::Write).await.map(drop)
+                }
+                DeleteTarget::Key(fingerprint) => {
+                    self.visible_key(actor, fingerprint).await.map(drop)
+                }
+                DeleteTarget::Site(domain) => self
+                    .visible_site(actor, domain, Verb::Write)
+                    .await
+                    .map(drop),
             }
-            DeleteTarget::User(name) => self.visible_user(actor, name, Verb::Write).await.map(drop),
-            DeleteTarget::Key(fingerprint) => self.visible_key(actor, fingerprint).await.map(drop),
-            DeleteTarget::Site(domain) => self
-                .visible_site(actor, domain, Verb::Write)
-                .await
-                .map(drop),
-        }
+        })
+        .await
     }
 }

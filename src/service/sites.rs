@@ -89,7 +89,12 @@ impl Services {
             };
             let mut aliases: Vec<String> = Vec::new();
             for alias in &req.aliases {
-                if alias == &domain || aliases.iter().any(|a| a == alias.as_str()) {
+                if alias == &domain {
+                    return Err(Error::invalid(format!(
+                        "alias {alias} is the site's own domain"
+                    )));
+                }
+                if aliases.iter().any(|a| a == alias.as_str()) {
                     return Err(Error::invalid(format!("alias {alias} is given twice")));
                 }
                 aliases.push(alias.as_str().to_owned());

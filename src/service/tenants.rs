@@ -48,10 +48,12 @@ impl Services {
                 Owner::Platform,
                 "tenant",
             )?;
-            let mut tx = self.db.begin().await?;
+            // Checked before the transaction (a race still ends in the unique constraint): reads
+            // through the pool while holding the write lock could starve the pool.
             if self.db.tenant_by_name(name.as_str()).await?.is_some() {
                 return Err(conflict(format!("tenant {name} already exists")));
             }
+            let mut tx = self.db.begin().await?;
             tx.insert_tenant(name.as_str()).await?;
             record_ok(&mut tx, actor, "tenant.create", name.as_str(), "").await?;
             tx.commit().await?;

@@ -80,10 +80,10 @@ impl Services {
                     "{name} is a reserved name; pick another"
                 )));
             }
-            let mut tx = self.db.begin().await?;
             if self.db.user_by_name(name.as_str()).await?.is_some() {
                 return Err(conflict(format!("user {name} already exists")));
             }
+            let mut tx = self.db.begin().await?;
             let user_id = tx
                 .insert_user(tenant_id, name.as_str(), req.role.as_str())
                 .await?;
@@ -127,12 +127,8 @@ impl Services {
 
     pub async fn user_delete(&self, actor: &Actor, name: &Name) -> Result<User> {
         self.audited(actor, "user.delete", name.as_str(), async {
+            refuse_self(actor, name, SELF_DELETE)?;
             let row = self.visible_user(actor, name, Verb::Write).await?;
-            if actor.is_user(row.id) {
-                return Err(conflict(
-                    "you cannot delete yourself; ask another owner or admin",
-                ));
-            }
             let mut tx = self.db.begin().await?;
             if row.role == Role::Admin.as_str() && tx.count_other_admins(row.id).await? == 0 {
                 return Err(conflict(
@@ -156,10 +152,8 @@ impl Services {
 
     pub async fn user_set_role(&self, actor: &Actor, name: &Name, role: Role) -> Result<User> {
         self.audited(actor, "user.role", name.as_str(), async {
+            refuse_self(actor, name, "you cannot change your own role")?;
             let row = self.visible_user(actor, name, Verb::Write).await?;
-            if actor.is_user(row.id) {
-                return Err(conflict("you cannot change your own role"));
-            }
             check_role_grant(actor, role, &row.tenant)?;
             let mut tx = self.db.begin().await?;
             tx.set_user_role(row.id, role.as_str()).await?;
@@ -174,10 +168,8 @@ impl Services {
     pub async fn user_set_locked(&self, actor: &Actor, name: &Name, locked: bool) -> Result<User> {
         let action = if locked { "user.lock" } else { "user.unlock" };
         self.audited(actor, action, name.as_str(), async {
+            refuse_self(actor, name, "you cannot lock or unlock yourself")?;
             let row = self.visible_user(actor, name, Verb::Write).await?;
-            if actor.is_user(row.id) {
-                return Err(conflict("you cannot lock or unlock yourself"));
-            }
             let mut tx = self.db.begin().await?;
             if locked
                 && row.role == Role::Admin.as_str()
@@ -194,6 +186,17 @@ impl Services {
         })
         .await
     }
+}
+
+pub(super) const SELF_DELETE: &str = "you cannot delete yourself; ask another owner or admin";
+
+/// Changing your own user (delete, role, lock) is refused before anything else, whatever the
+/// role: it would lock people out of their own tenant.
+pub(super) fn refuse_self(actor: &Actor, name: &Name, message: &str) -> Result<()> {
+    if actor.user == name.as_str() {
+        return Err(conflict(message));
+    }
+    Ok(())
 }
 
 /// Who may hand out which role where: admins only in `system` (and only by admins); the

@@ -105,6 +105,12 @@ pub async fn run(
     mut io: ChannelIo,
     invocation: Invocation,
 ) {
+    let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    let format = command::requested_format(&words);
+    let actor = match services.refresh_actor(&actor).await {
+        Ok(actor) => actor,
+        Err(err) => return io.finish(command::output::render_error(&err, format)).await,
+    };
     let outcome = match shell_words::split(&line) {
         Ok(argv) if argv.is_empty() => welcome(&invocation),
         Ok(argv) => command::run(&services, &actor, &argv, &mut io, &invocation).await,
@@ -112,7 +118,7 @@ pub async fn run(
             &Error::usage(format!(
                 "cannot split the command line ({e}); check the quotes"
             )),
-            command::Format::Table,
+            format,
         ),
     };
     io.finish(outcome).await;

@@ -16,8 +16,6 @@ use tokio::sync::mpsc;
 
 /// Environment variables a client may set (everything else is refused).
 const ALLOWED_ENV: [&str; 4] = ["TERM", "LANG", "NO_COLOR", "COLORTERM"];
-/// Session channels one connection may hold open at once.
-const MAX_CHANNELS: usize = 10;
 
 /// What every connection shares.
 #[derive(Clone)]
@@ -104,7 +102,9 @@ impl Connection {
         let services = self.shared.services.clone();
         let actor = identity.actor.clone();
         let running = self.shared.tracker.start();
-        tracing::debug!(user = %actor.user, command = %line, "exec");
+        // Only the command words: arguments may one day carry secrets.
+        let words: Vec<&str> = line.split_whitespace().take(2).collect();
+        tracing::debug!(user = %actor.user, command = %words.join(" "), "exec");
         tokio::spawn(async move {
             exec::run(services, actor, line, io, invocation).await;
             drop(running);
@@ -154,7 +154,15 @@ impl russh::server::Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         // Requests and data reach us through the handler callbacks; the Channel object is not used.
-        if self.identity.is_none() || self.channels.len() >= MAX_CHANNELS {
+        let max_channels = usize::try_from(
+            self.shared
+                .services
+                .config
+                .limits
+                .max_channels_per_connection,
+        )
+        .unwrap_or(10);
+        if self.identity.is_none() || self.channels.len() >= max_channels {
             reply
                 .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
                 .await;

@@ -35,7 +35,10 @@ fn russh_config(services: &Services, host_key: russh::keys::PrivateKey) -> russh
         keys: vec![host_key],
         max_auth_attempts: usize::try_from(limits.max_auth_attempts).unwrap_or(6),
         inactivity_timeout: Some(Duration::from_secs(limits.inactivity_timeout_secs)),
-        keepalive_interval: Some(Duration::from_secs(30)),
+        // Keepalive answers count as traffic for russh, so they would defeat the inactivity
+        // timeout: off unless configured.
+        keepalive_interval: (limits.keepalive_interval_secs > 0)
+            .then(|| Duration::from_secs(limits.keepalive_interval_secs)),
         nodelay: true,
         ..Default::default()
     }

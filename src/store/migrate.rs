@@ -1,7 +1,7 @@
 //! Applying the embedded migrations, under a lock so several starting nodes do it once.
 //!
-//! PostgreSQL: sqlx's migrator takes an advisory lock. SQLite: an exclusive `flock` on a
-//! `<database>.migrate.lock` file next to the database, held for the whole run.
+//! PostgreSQL: sqlx's migrator takes an advisory lock. SQLite: an exclusive `flock` on the lock
+//! file the caller names (the daemon uses `<data_dir>/migrate.lock`), held for the whole run.
 
 use super::Db;
 use crate::error::{Error, Result};

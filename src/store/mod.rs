@@ -94,6 +94,9 @@ impl Db {
                     Error::unavailable(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
+            if let Some(path) = sqlite_path(url) {
+                create_private_file(&path)?;
+            }
             let connect = SqliteConnectOptions::from_str(url)
                 .map_err(unreachable)?
                 .create_if_missing(true)
@@ -129,7 +132,9 @@ impl Db {
 
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            // IMMEDIATE takes the write lock up front, so a transaction that reads before it
+            // writes waits (busy timeout) instead of failing when another writer commits first.
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -146,6 +151,25 @@ impl Tx {
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// Creates the database file with mode 0600 if it does not exist (SQLite gives its -wal and
+/// -shm files the same mode), whatever the process umask.
+fn create_private_file(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -1,0 +1,409 @@
+//! Command tests: the dispatcher run as each role against a seeded store, on SQLite and (when
+//! configured) PostgreSQL. Output is parsed as JSON, never string-matched, and exit codes checked.
+
+mod db_support;
+
+use serde_json::Value;
+use std::sync::Arc;
+use vipanel::command::{self, Invocation, NoInput, Outcome, StdinBytes};
+use vipanel::config::Config;
+use vipanel::service::{Actor, InitialKeySource, Services};
+
+const KEY_BOB: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9 bob@laptop";
+const KEY_NEW: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOJ7vT1aqyVf9B2c5NxVQ2sZ0O9Xqk8q0bD5o2F2zq1H new@laptop";
+
+struct World {
+    services: Services,
+    admin: Actor,
+}
+
+impl World {
+    async fn new(db: vipanel::store::Db) -> World {
+        let services = Services::new(db, Arc::new(Config::default()));
+        services.bootstrap(&InitialKeySource::None).await.unwrap();
+        let admin = Actor::local_admin(services.system_tenant_id().await.unwrap());
+        let world = World { services, admin };
+        for line in [
+            "tenant create acme",
+            "tenant create beta",
+            "user create olive --role owner --tenant acme",
+            "user create oscar --role operator --tenant acme",
+            "user create vera --role viewer --tenant acme",
+            "user create bert --role owner --tenant beta",
+            "site create beta.example --tenant beta",
+        ] {
+            let out = world.run(&world.admin, line).await;
+            assert_eq!(out.exit, 0, "{line}: {}", out.stderr_text());
+        }
+        world
+    }
+
+    async fn actor(&self, name: &str) -> Actor {
+        let user = self.services.db.user_by_name(name).await.unwrap().unwrap();
+        Actor {
+            user_id: Some(user.id),
+            user: user.name,
+            tenant_id: user.tenant_id,
+            tenant: user.tenant,
+            role: vipanel::domain::Role::parse(&user.role).unwrap(),
+            key_fingerprint: None,
+            source: "test".into(),
+        }
+    }
+
+    async fn run(&self, actor: &Actor, line: &str) -> Outcome {
+        self.run_io(actor, line, &mut NoInput).await
+    }
+
+    async fn run_io<I: command::CommandIo>(
+        &self,
+        actor: &Actor,
+        line: &str,
+        io: &mut I,
+    ) -> Outcome {
+        let argv = shell_words::split(line).unwrap();
+        let invocation = Invocation {
+            prefix: "ssh panel@test".into(),
+        };
+        command::run(&self.services, actor, &argv, io, &invocation).await
+    }
+
+    async fn json(&self, actor: &Actor, line: &str) -> Value {
+        let out = self.run(actor, &format!("{line} -o json")).await;
+        assert_eq!(out.exit, 0, "{line}: {}", out.stderr_text());
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{line}: not JSON ({e}): {}", out.stdout_text()))
+    }
+}
+
+fn names(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_role_gets_exactly_its_rights() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let (olive, oscar, vera) = (
+            w.actor("olive").await,
+            w.actor("oscar").await,
+            w.actor("vera").await,
+        );
+        // (actor, command, expected exit)
+        let cases: Vec<(&Actor, &str, u8)> = vec![
+            (&vera, "site list", 0),
+            (&vera, "site create v.example", 6),
+            (&vera, "user list", 6),
+            (&vera, "user show vera", 0),
+            (&vera, "key list", 0),
+            (&vera, "dashboard", 0),
+            (&vera, "tenant create x", 6),
+            (&oscar, "site create o.example", 0),
+            (&oscar, "site delete o.example --yes", 0),
+            (&oscar, "user list", 6),
+            (&oscar, "user create z --role viewer", 6),
+            (&oscar, "site list --tenant beta", 6),
+            (&olive, "user create zed --role viewer", 0),
+            (&olive, "user create zara --role admin", 6),
+            (&olive, "user role zed operator", 0),
+            (&olive, "user lock zed", 0),
+            (&olive, "user unlock zed", 0),
+            (&olive, "user delete zed --yes", 0),
+            (&olive, "tenant create x", 6),
+            (&olive, "tenant delete beta --yes", 6),
+            (&olive, "user role olive viewer", 4),
+            (&olive, "user delete olive --yes", 4),
+        ];
+        for (actor, line, want) in cases {
+            let out = w.run(actor, line).await;
+            assert_eq!(
+                out.exit,
+                want,
+                "[{}] {} `{line}`: {}",
+                t.name,
+                actor.user,
+                out.stderr_text()
+            );
+        }
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn other_tenants_are_invisible() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = w.actor("olive").await;
+        assert_eq!(
+            w.run(&olive, "site show beta.example").await.exit,
+            3,
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            w.run(&olive, "site delete beta.example --yes").await.exit,
+            3
+        );
+        assert_eq!(w.run(&olive, "user show bert").await.exit, 3);
+        assert_eq!(w.run(&olive, "tenant show beta").await.exit, 3);
+        assert_eq!(w.run(&olive, "key list --user bert").await.exit, 3);
+        let missing = w.run(&olive, "site show nothing.example").await;
+        let hidden = w.run(&olive, "site show beta.example").await;
+        assert_eq!(
+            missing.stderr_text().replace("nothing.example", "X"),
+            hidden.stderr_text().replace("beta.example", "X"),
+            "hidden reads exactly like missing"
+        );
+        assert!(names(&w.json(&olive, "site list").await, "domain").is_empty());
+        assert_eq!(
+            names(&w.json(&olive, "tenant list").await, "name"),
+            vec!["acme"]
+        );
+        assert_eq!(
+            names(&w.json(&w.admin, "site list").await, "domain"),
+            vec!["beta.example"]
+        );
+        let users = names(&w.json(&olive, "user list").await, "name");
+        assert!(!users.contains(&"bert".to_owned()), "{users:?}");
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn exit_codes_and_json_errors() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let a = &w.admin;
+        for (line, want) in [
+            ("site list --bogus", 2),
+            ("site", 2),
+            ("frobnicate", 2),
+            ("site delete beta.example", 2),
+            ("site show none.example", 3),
+            ("tenant create acme", 4),
+            ("site create beta.example", 4),
+            (
+                "site create x.example --alias beta.example --tenant acme",
+                4,
+            ),
+            ("site create 'a;b'", 5),
+            ("site create good.example --php 8", 5),
+            ("site create good.example --type static --php 8.2", 5),
+            ("site create good.example --type proxy", 5),
+            ("site create good.example --type ruby", 5),
+            ("user create Bad --role owner --tenant acme", 5),
+            ("user create good --role root --tenant acme", 5),
+            ("user create panel --role owner --tenant acme", 5),
+            ("user create good --role owner", 5),
+            ("user create good --role admin --tenant acme", 5),
+            ("tenant delete system --yes", 4),
+            ("tenant delete acme --yes", 4),
+        ] {
+            let out = w.run(a, line).await;
+            assert_eq!(
+                out.exit,
+                want,
+                "[{}] `{line}`: {}",
+                t.name,
+                out.stderr_text()
+            );
+            if want != 0 {
+                let json = w.run(a, &format!("{line} -o json")).await;
+                let err: Value = serde_json::from_slice(&json.stderr).unwrap_or_else(|_| {
+                    panic!(
+                        "`{line} -o json` stderr is not JSON: {}",
+                        json.stderr_text()
+                    )
+                });
+                assert!(
+                    err["error"]["code"].is_string() && err["error"]["message"].is_string(),
+                    "{err}"
+                );
+            }
+        }
+        let sites = w.json(a, "site list").await;
+        assert_eq!(
+            names(&sites, "domain"),
+            vec!["beta.example"],
+            "nothing half-created"
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn json_shapes_are_stable() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let a = &w.admin;
+        let site = w
+            .json(
+                a,
+                "site create shop.example --tenant acme --alias www.shop.example --php 8.3",
+            )
+            .await;
+        for field in [
+            "domain",
+            "tenant",
+            "type",
+            "php",
+            "upstream",
+            "aliases",
+            "status",
+            "server",
+            "created_at",
+            "updated_at",
+        ] {
+            assert!(site.get(field).is_some(), "site field {field}: {site}");
+        }
+        assert_eq!(
+            (site["status"].as_str(), site["php"].as_str()),
+            (Some("pending"), Some("8.3"))
+        );
+        assert!(chrono::DateTime::parse_from_rfc3339(site["created_at"].as_str().unwrap()).is_ok());
+        let who = w.json(a, "whoami").await;
+        let keys: Vec<&str> = who
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["user", "tenant", "role", "key_fingerprint", "source"]
+        );
+        for line in [
+            "tenant list",
+            "user list",
+            "key list",
+            "site list",
+            "server list",
+        ] {
+            assert!(w.json(a, line).await.is_array(), "{line}");
+        }
+        for line in [
+            "tenant show acme",
+            "user show olive",
+            "site show shop.example",
+            "server show local",
+            "dashboard",
+            "version",
+        ] {
+            assert!(w.json(a, line).await.is_object(), "{line}");
+        }
+        let plain = w.run(a, "site list -o plain").await.stdout_text();
+        assert_eq!(plain.lines().count(), 2);
+        assert!(plain.lines().all(|l| l.split('\t').count() == 7), "{plain}");
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn keys_from_stdin_and_ownership() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = w.actor("olive").await;
+        let out = w
+            .run_io(
+                &olive,
+                "key add --user oscar -o json",
+                &mut StdinBytes(format!("# c\n{KEY_BOB}\n").into_bytes()),
+            )
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(added[0]["user"], "oscar");
+        assert_eq!(added[0]["comment"], "bob@laptop");
+        let again = w
+            .run_io(
+                &w.admin,
+                "key add --user bert",
+                &mut StdinBytes(KEY_BOB.into()),
+            )
+            .await;
+        assert_eq!(again.exit, 4, "a key belongs to one user only");
+        let empty = w
+            .run_io(&olive, "key add", &mut StdinBytes(Vec::new()))
+            .await;
+        assert_eq!(empty.exit, 2);
+        let bad = w
+            .run_io(
+                &olive,
+                "key add",
+                &mut StdinBytes(b"ssh-ed25519 AAAA".to_vec()),
+            )
+            .await;
+        assert_eq!(bad.exit, 5);
+        let fingerprint = added[0]["fingerprint"].as_str().unwrap().to_owned();
+        let vera = w.actor("vera").await;
+        assert_eq!(
+            w.run(&vera, &format!("key remove {fingerprint} --yes"))
+                .await
+                .exit,
+            6
+        );
+        let oscar = w.actor("oscar").await;
+        assert_eq!(
+            w.run(&oscar, &format!("key remove {fingerprint} --yes"))
+                .await
+                .exit,
+            4,
+            "own last key"
+        );
+        let out = w
+            .run_io(&oscar, "key add", &mut StdinBytes(KEY_NEW.into()))
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        assert_eq!(
+            w.run(&oscar, &format!("key remove {fingerprint} --yes"))
+                .await
+                .exit,
+            0
+        );
+        assert_eq!(
+            names(&w.json(&oscar, "key list").await, "fingerprint").len(),
+            1
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn every_change_and_refusal_is_audited() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        assert_eq!(w.run(&vera, "site create v.example").await.exit, 6);
+        let rows = w.services.db.audit_rows(None, None, 100).await.unwrap();
+        let actions: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .rev()
+            .map(|r| (r.actor.as_str(), r.action.as_str(), r.result.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                ("@local", "user.create", "ok"),
+                ("@local", "tenant.create", "ok"),
+                ("@local", "tenant.create", "ok"),
+                ("@local", "user.create", "ok"),
+                ("@local", "user.create", "ok"),
+                ("@local", "user.create", "ok"),
+                ("@local", "user.create", "ok"),
+                ("@local", "site.create", "ok"),
+                ("vera", "site.create", "forbidden"),
+            ],
+            "[{}]",
+            t.name
+        );
+        assert_eq!(rows[0].source, "test");
+        assert_eq!(rows[0].tenant, "acme");
+        t.finish().await;
+    }
+}

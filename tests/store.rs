@@ -1,0 +1,287 @@
+//! Store tests: every query of `vipanel::store`, on SQLite always and on PostgreSQL when
+//! `VIPANEL_TEST_POSTGRES_URL` is set (CI sets it and requires it).
+
+mod db_support;
+
+use vipanel::error::ErrorKind;
+use vipanel::store::{Db, NewAudit, NewKey, NewSite};
+
+const ED_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9";
+
+fn audit<'a>(action: &'a str, target: &'a str, result: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor: "admin",
+        tenant: "system",
+        role: "admin",
+        key_fingerprint: Some("SHA256:x"),
+        source: "127.0.0.1:1",
+        action,
+        target,
+        result,
+        detail: "",
+    }
+}
+
+async fn seed_tenant_user(db: &Db, tenant: &str, user: &str, role: &str) -> (i64, i64) {
+    let mut tx = db.begin().await.unwrap();
+    let t = tx.insert_tenant(tenant).await.unwrap();
+    let u = tx.insert_user(t, user, role).await.unwrap();
+    tx.commit().await.unwrap();
+    (t, u)
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_complete() {
+    for t in db_support::all().await {
+        assert_eq!(t.db.migrate(None).await.unwrap(), 0, "{}", t.name);
+        assert_eq!(Db::known_migrations(), 1);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn tenants_users_and_uniqueness() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (acme, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let listed = db.tenants(None).await.unwrap();
+        assert_eq!(listed.len(), 1, "{}", t.name);
+        assert_eq!(listed[0].users, 1);
+        assert_eq!(db.tenants(Some(acme + 100)).await.unwrap().len(), 0);
+        assert_eq!(db.tenant_by_name("acme").await.unwrap().unwrap().id, acme);
+
+        let mut tx = db.begin().await.unwrap();
+        let dup = tx.insert_tenant("acme").await.unwrap_err();
+        assert_eq!(dup.kind, ErrorKind::Conflict, "{}: {dup}", t.name);
+        drop(tx);
+
+        let user = db.user_by_name("alice").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                user.id,
+                user.tenant.as_str(),
+                user.role.as_str(),
+                user.locked
+            ),
+            (alice, "acme", "owner", false)
+        );
+        assert_eq!(db.user_by_id(alice).await.unwrap().unwrap().name, "alice");
+        assert!(db.user_by_name("nobody").await.unwrap().is_none());
+        assert_eq!(db.count_users().await.unwrap(), 1);
+
+        let mut tx = db.begin().await.unwrap();
+        tx.set_user_role(alice, "viewer").await.unwrap();
+        tx.set_user_locked(alice, true).await.unwrap();
+        assert_eq!(tx.count_other_admins(alice).await.unwrap(), 0);
+        tx.commit().await.unwrap();
+        let user = db.user_by_id(alice).await.unwrap().unwrap();
+        assert_eq!((user.role.as_str(), user.locked), ("viewer", true));
+        assert_eq!(db.users(Some(acme)).await.unwrap().len(), 1);
+        assert_eq!(db.users(None).await.unwrap().len(), 1);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn uncommitted_transactions_leave_nothing() {
+    for t in db_support::all().await {
+        let mut tx = t.db.begin().await.unwrap();
+        tx.insert_tenant("ghost").await.unwrap();
+        tx.append_audit(&audit("tenant.create", "ghost", "ok"))
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(
+            t.db.tenant_by_name("ghost").await.unwrap().is_none(),
+            "{}",
+            t.name
+        );
+        assert!(t.db.audit_rows(None, None, 10).await.unwrap().is_empty());
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn keys_are_unique_and_go_with_their_user() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (acme, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let key = NewKey {
+            user_id: alice,
+            fingerprint: "SHA256:aaa",
+            algorithm: "ssh-ed25519",
+            public_key: &format!("ssh-ed25519 {ED_A}"),
+            comment: "laptop",
+        };
+        let mut tx = db.begin().await.unwrap();
+        tx.insert_key(&key).await.unwrap();
+        assert!(tx.key_exists("SHA256:aaa").await.unwrap());
+        assert!(!tx.key_exists("SHA256:bbb").await.unwrap());
+        tx.commit().await.unwrap();
+
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(
+            tx.insert_key(&key).await.unwrap_err().kind,
+            ErrorKind::Conflict,
+            "{}",
+            t.name
+        );
+        drop(tx);
+
+        let row = db.key_by_fingerprint("SHA256:aaa").await.unwrap().unwrap();
+        assert_eq!(
+            (row.user.as_str(), row.tenant_id, row.comment.as_str()),
+            ("alice", acme, "laptop")
+        );
+        assert!(row.last_used_at.is_none());
+        db.touch_key(row.id).await.unwrap();
+        let used = db
+            .key_by_fingerprint("SHA256:aaa")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .unwrap();
+        assert!((chrono::Utc::now() - used).num_seconds().abs() < 60);
+        assert_eq!(db.keys(Some(alice), None).await.unwrap().len(), 1);
+        assert_eq!(db.keys(None, Some(acme)).await.unwrap().len(), 1);
+        assert_eq!(db.keys(None, Some(acme + 1)).await.unwrap().len(), 0);
+        assert_eq!(db.user_by_id(alice).await.unwrap().unwrap().keys, 1);
+
+        let mut tx = db.begin().await.unwrap();
+        tx.delete_user(alice).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            db.key_by_fingerprint("SHA256:aaa").await.unwrap().is_none(),
+            "{}: cascade",
+            t.name
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn sites_aliases_servers_and_counts() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (acme, _) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let (beta, _) = seed_tenant_user(db, "beta", "bob", "owner").await;
+        let mut tx = db.begin().await.unwrap();
+        let local = tx.ensure_local_server().await.unwrap();
+        assert_eq!(tx.ensure_local_server().await.unwrap(), local, "idempotent");
+        let aliases = vec!["www.example.com".to_owned()];
+        tx.insert_site(&NewSite {
+            tenant_id: acme,
+            server_id: local,
+            domain: "example.com",
+            kind: "php",
+            php_version: Some("8.2"),
+            upstream: None,
+            status: "pending",
+            aliases: &aliases,
+        })
+        .await
+        .unwrap();
+        tx.insert_site(&NewSite {
+            tenant_id: beta,
+            server_id: local,
+            domain: "beta.example",
+            kind: "proxy",
+            php_version: None,
+            upstream: Some("http://127.0.0.1:3000"),
+            status: "pending",
+            aliases: &[],
+        })
+        .await
+        .unwrap();
+        assert!(tx.hostname_taken("example.com").await.unwrap());
+        assert!(tx.hostname_taken("www.example.com").await.unwrap());
+        assert!(!tx.hostname_taken("other.example").await.unwrap());
+        tx.commit().await.unwrap();
+
+        let acme_sites = db.sites(Some(acme)).await.unwrap();
+        assert_eq!(acme_sites.len(), 1, "{}", t.name);
+        assert_eq!(acme_sites[0].aliases, vec!["www.example.com"]);
+        assert_eq!(acme_sites[0].server, "local");
+        assert_eq!(db.sites(None).await.unwrap().len(), 2);
+        let site = db.site_by_domain("beta.example").await.unwrap().unwrap();
+        assert_eq!(
+            (site.tenant.as_str(), site.upstream.as_deref()),
+            ("beta", Some("http://127.0.0.1:3000"))
+        );
+        assert_eq!(
+            db.site_status_counts(Some(acme)).await.unwrap(),
+            vec![("pending".to_owned(), 1)]
+        );
+        assert_eq!(
+            db.site_status_counts(None).await.unwrap(),
+            vec![("pending".to_owned(), 2)]
+        );
+
+        let servers = db.servers(Some(acme)).await.unwrap();
+        assert_eq!(
+            (servers.len(), servers[0].name.as_str(), servers[0].sites),
+            (1, "local", 1)
+        );
+        assert_eq!(db.servers(None).await.unwrap()[0].sites, 2);
+        assert!(
+            db.server_by_name("local", Some(beta))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(db.server_by_name("nope", None).await.unwrap().is_none());
+
+        let mut tx = db.begin().await.unwrap();
+        tx.delete_site(acme_sites[0].id).await.unwrap();
+        assert!(
+            !tx.hostname_taken("www.example.com").await.unwrap(),
+            "aliases cascade"
+        );
+        tx.commit().await.unwrap();
+        let tenant = db.tenant_by_name("acme").await.unwrap().unwrap();
+        assert_eq!(tenant.sites, 0);
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(
+            tx.delete_tenant(tenant.id).await.unwrap_err().kind,
+            ErrorKind::Internal,
+            "user still references it"
+        );
+        drop(tx);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn audit_rows_filter_and_order() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        db.append_audit(&audit("site.create", "a.example", "forbidden"))
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        tx.append_audit(&NewAudit {
+            actor: "bob",
+            tenant: "beta",
+            ..audit("site.create", "b.example", "ok")
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let all = db.audit_rows(None, None, 10).await.unwrap();
+        assert_eq!(all.len(), 2, "{}", t.name);
+        assert_eq!(all[0].actor, "bob", "newest first");
+        assert_eq!(all[1].result, "forbidden");
+        assert_eq!(all[1].key_fingerprint.as_deref(), Some("SHA256:x"));
+        assert_eq!(
+            db.audit_rows(Some("beta"), None, 10).await.unwrap().len(),
+            1
+        );
+        assert_eq!(
+            db.audit_rows(None, Some("admin"), 10).await.unwrap().len(),
+            1
+        );
+        assert_eq!(db.audit_rows(None, None, 1).await.unwrap().len(), 1);
+        t.finish().await;
+    }
+}
