@@ -11,6 +11,8 @@
 #                  `cargo build --release` if missing)
 #   --markdown     also print a markdown table (for docs/benchmarks.md)
 #   --no-mux       skip the ControlMaster (connection reuse) part
+#   --kex NAME     make the client offer only this key exchange to both servers (e.g.
+#                  curve25519-sha256), to compare them with the same kex
 #
 # Two modes are measured:
 #   new connection : `ssh -p PORT user@127.0.0.1 CMD`, a full TCP connect, key
@@ -37,6 +39,7 @@ WARMUP=5
 BINARY=""
 MARKDOWN=0
 MUX=1
+KEX=""
 START_TIMEOUT=${VIPANEL_BENCH_START_TIMEOUT:-20}
 # Login name for vipanel; overridable only to test this script against a stub.
 PANEL_USER=${VIPANEL_BENCH_USER:-panel}
@@ -52,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --binary=*) BINARY=${1#*=}; shift ;;
         --markdown) MARKDOWN=1; shift ;;
         --no-mux) MUX=0; shift ;;
+        --kex) [[ $# -ge 2 ]] || die "--kex needs a value"; KEX=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -141,6 +145,7 @@ cp "$DIR/client.pub" "$DIR/authorized_keys"
 
 SSH_BASE=(-F /dev/null -i "$DIR/client" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no
     -o UserKnownHostsFile=/dev/null -o BatchMode=yes -T)
+[[ -z $KEX ]] || SSH_BASE+=(-o "KexAlgorithms=$KEX")
 SSH_OPTS=("${SSH_BASE[@]}" -o LogLevel=ERROR)
 
 # sshd ----------------------------------------------------------------------

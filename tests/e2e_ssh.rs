@@ -1764,3 +1764,15 @@ fn local_admin_works_while_the_daemon_runs_and_changes_show_at_once() {
         (Some("system"), Some("admin"), Some("local"))
     );
 }
+
+#[test]
+fn one_connection_runs_more_commands_than_its_channel_limit() {
+    let Some(d) = Daemon::start() else { return };
+    let conn = d.master(&d.admin_key, PANEL);
+    // More sequential commands than `limits.max_channels_per_connection` (10): finished
+    // commands must free their channel slot whoever closes the channel first.
+    for i in 0..25 {
+        let out = d.ssh_with(&d.admin_key, PANEL, &conn.options(), Some("version"), None);
+        assert_eq!(out.code, 0, "command {i} through the master");
+    }
+}

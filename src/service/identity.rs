@@ -3,7 +3,6 @@
 use super::{Actor, Services, WhoAmI};
 use crate::domain::{Role, SshPublicKey};
 use crate::error::{Error, Result};
-use crate::store::{KeyRow, UserRow};
 
 /// The SSH login name that means "whoever owns the key".
 pub const PANEL_LOGIN: &str = "panel";
@@ -24,20 +23,20 @@ impl Services {
         key: &russh::keys::PublicKey,
     ) -> Result<Option<LoginIdentity>> {
         let fingerprint = SshPublicKey::fingerprint_of(key);
-        let Some((key_row, user)) = self.key_and_user(&fingerprint).await? else {
+        let Some(owner) = self.db.key_owner(&fingerprint).await? else {
             return Ok(None);
         };
-        if (login != PANEL_LOGIN && login != user.name) || user.locked {
+        if (login != PANEL_LOGIN && login != owner.user) || owner.locked {
             return Ok(None);
         }
         Ok(Some(LoginIdentity {
-            key_id: key_row.id,
+            key_id: owner.key_id,
             actor: Actor {
-                user_id: Some(user.id),
-                user: user.name,
-                tenant_id: user.tenant_id,
-                tenant: user.tenant,
-                role: Role::parse(&user.role)?,
+                user_id: Some(owner.user_id),
+                user: owner.user,
+                tenant_id: owner.tenant_id,
+                tenant: owner.tenant,
+                role: Role::parse(&owner.role)?,
                 key_fingerprint: Some(fingerprint),
                 source: String::new(),
             },
@@ -50,10 +49,11 @@ impl Services {
         let Some(fingerprint) = &actor.key_fingerprint else {
             return Ok(actor.clone());
         };
-        let (_, user) = self
-            .key_and_user(fingerprint)
+        let user = self
+            .db
+            .key_owner(fingerprint)
             .await?
-            .filter(|(_, user)| actor.is_user(user.id))
+            .filter(|owner| actor.is_user(owner.user_id))
             .ok_or_else(|| Error::locked("the key you logged in with was removed; log in again"))?;
         if user.locked {
             return Err(Error::locked(
@@ -66,17 +66,6 @@ impl Services {
             tenant: user.tenant,
             ..actor.clone()
         })
-    }
-
-    async fn key_and_user(&self, fingerprint: &str) -> Result<Option<(KeyRow, UserRow)>> {
-        let Some(key) = self.db.key_by_fingerprint(fingerprint).await? else {
-            return Ok(None);
-        };
-        Ok(self
-            .db
-            .user_by_id(key.user_id)
-            .await?
-            .map(|user| (key, user)))
     }
 
     /// Records that a key was used to log in (best effort).

@@ -39,6 +39,15 @@ struct ChannelState {
     stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
     stdin_rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
     stdin_bytes: usize,
+    /// The command's task once started; a finished one frees the channel's slot even when
+    /// russh does not report the close (it skips the callback when we closed first).
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ChannelState {
+    fn finished(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.is_finished())
+    }
 }
 
 impl Connection {
@@ -105,10 +114,10 @@ impl Connection {
         // Only the command words: arguments may one day carry secrets.
         let words: Vec<&str> = line.split_whitespace().take(2).collect();
         tracing::debug!(user = %actor.user, command = %words.join(" "), "exec");
-        tokio::spawn(async move {
+        state.task = Some(tokio::spawn(async move {
             exec::run(services, actor, line, io, invocation).await;
             drop(running);
-        });
+        }));
         Ok(())
     }
 }
@@ -154,6 +163,7 @@ impl russh::server::Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         // Requests and data reach us through the handler callbacks; the Channel object is not used.
+        self.channels.retain(|_, state| !state.finished());
         let max_channels = usize::try_from(
             self.shared
                 .services
@@ -178,6 +188,7 @@ impl russh::server::Handler for Connection {
                 stdin: Some(tx),
                 stdin_rx: Some(rx),
                 stdin_bytes: 0,
+                task: None,
             },
         );
         reply.accept().await;

@@ -7,6 +7,7 @@
 mod exec;
 mod handler;
 pub mod host_key;
+mod quick_ack;
 mod tracker;
 
 pub use tracker::CommandTracker;
@@ -84,7 +85,9 @@ pub async fn serve(
         let handler = Connection::new(shared.clone(), Some(peer), local);
         let config = config.clone();
         tokio::spawn(async move {
-            match russh::server::run_stream(config, stream, handler).await {
+            match russh::server::run_stream(config, quick_ack::QuickAckStream::new(stream), handler)
+                .await
+            {
                 Ok(session) => {
                     if let Err(err) = session.await {
                         tracing::debug!(%peer, error = %err, "connection ended with an error");

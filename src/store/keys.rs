@@ -18,6 +18,18 @@ pub struct KeyRow {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// A key with its owner, in one indexed lookup: what login and every command need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyOwnerRow {
+    pub key_id: i64,
+    pub user_id: i64,
+    pub user: String,
+    pub role: String,
+    pub locked: bool,
+    pub tenant_id: i64,
+    pub tenant: String,
+}
+
 /// A key to insert.
 #[derive(Debug, Clone)]
 pub struct NewKey<'a> {
@@ -52,6 +64,14 @@ impl Db {
 
     pub async fn key_by_fingerprint(&self, fingerprint: &str) -> Result<Option<KeyRow>> {
         let sql = concat!(select!(), " WHERE k.fingerprint = $1");
+        Ok(on_db!(self, pool => sqlx::query_as(sql).bind(fingerprint).fetch_optional(pool).await)?)
+    }
+
+    pub async fn key_owner(&self, fingerprint: &str) -> Result<Option<KeyOwnerRow>> {
+        let sql = "SELECT k.id AS key_id, u.id AS user_id, u.name AS \"user\", u.role, u.locked,
+                u.tenant_id, t.name AS tenant
+            FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN tenants t ON t.id = u.tenant_id
+            WHERE k.fingerprint = $1";
         Ok(on_db!(self, pool => sqlx::query_as(sql).bind(fingerprint).fetch_optional(pool).await)?)
     }
 

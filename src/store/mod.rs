@@ -15,7 +15,7 @@ mod tenants;
 mod users;
 
 pub use audit::{AuditRow, NewAudit};
-pub use keys::{KeyRow, NewKey};
+pub use keys::{KeyOwnerRow, KeyRow, NewKey};
 pub use servers::ServerRow;
 pub use sites::{NewSite, SiteRow};
 pub use tenants::TenantRow;
