@@ -349,6 +349,17 @@ if [[ $MUX -eq 1 ]]; then
     start_master vipanel "${VIPANEL_DEST[@]}"
     check_whoami "vipanel (mux)" "${SSH_OPTS[@]}" -o ControlMaster=no -S "$DIR/ctl-vipanel" "${VIPANEL_DEST[@]}" whoami
     bench mux
+    # The client's own floor: an ssh process that only asks the master whether it is alive
+    # (no channel, no server round trip). What a command costs above this is the server's part.
+    : >"$DIR/mux-floor.us"
+    for ((i = 0; i < RUNS; i++)); do
+        t0=$EPOCHREALTIME
+        ssh "${SSH_OPTS[@]}" -S "$DIR/ctl-vipanel" -O check "${VIPANEL_DEST[@]}" >/dev/null 2>&1 \
+            || die "ssh -O check failed"
+        t1=$EPOCHREALTIME
+        echo $((${t1//[.,]/} - ${t0//[.,]/})) >>"$DIR/mux-floor.us"
+    done
+    read -r M_FLOOR_MED M_FLOOR_P90 M_FLOOR_MIN M_FLOOR_MAX _ < <(stats "$DIR/mux-floor.us")
     stop_master sshd
     stop_master vipanel
     read -r M_SSHD_MED M_SSHD_P90 M_SSHD_MIN M_SSHD_MAX _ < <(stats "$DIR/mux-sshd.us")
@@ -382,6 +393,7 @@ if [[ $MUX -eq 1 ]]; then
     row "ControlMaster" median p90 min max
     row "sshd (true)" "$M_SSHD_MED" "$M_SSHD_P90" "$M_SSHD_MIN" "$M_SSHD_MAX"
     row "vipanel (whoami)" "$M_VIP_MED" "$M_VIP_P90" "$M_VIP_MIN" "$M_VIP_MAX"
+    row "client floor (-O check)" "$M_FLOOR_MED" "$M_FLOOR_P90" "$M_FLOOR_MIN" "$M_FLOOR_MAX"
     echo "  ratio vipanel/sshd (medians): ${M_RATIO}x"
 fi
 
@@ -394,6 +406,7 @@ if [[ $MARKDOWN -eq 1 ]]; then
     if [[ $MUX -eq 1 ]]; then
         echo "| OpenSSH sshd, \`true\` | ControlMaster | $M_SSHD_MED | $M_SSHD_P90 | $M_SSHD_MIN | $M_SSHD_MAX |"
         echo "| vipanel, \`whoami\` | ControlMaster | $M_VIP_MED | $M_VIP_P90 | $M_VIP_MIN | $M_VIP_MAX |"
+        echo "| client floor, \`ssh -O check\` | ControlMaster | $M_FLOOR_MED | $M_FLOOR_P90 | $M_FLOOR_MIN | $M_FLOOR_MAX |"
     fi
     echo
     echo "vipanel/sshd ratio of medians: ${N_RATIO}x (new connection)${M_RATIO:+, ${M_RATIO}x (ControlMaster)}."

@@ -1776,3 +1776,92 @@ fn one_connection_runs_more_commands_than_its_channel_limit() {
         assert_eq!(out.code, 0, "command {i} through the master");
     }
 }
+
+#[test]
+fn first_start_without_initial_keys_takes_the_starting_users_ssh_keys() {
+    // The README's run command: no VIPANEL_INITIAL_ADMIN_KEYS, the admin gets ~/.ssh keys.
+    let home = tempfile::tempdir().expect("temp home");
+    std::fs::create_dir(home.path().join(".ssh")).expect("mkdir .ssh");
+    let mine = support::make_key(&home.path().join(".ssh"), "id_ed25519");
+    let Some(d) = Daemon::builder()
+        .env("HOME", &home.path().display().to_string())
+        .env("VIPANEL_INITIAL_ADMIN_KEYS", "")
+        .start()
+    else {
+        return;
+    };
+    let out = d.ssh(&mine, PANEL, &["whoami"]);
+    out.expect(0);
+    assert_eq!(out.stdout, "admin\n");
+    let log = d.log();
+    assert!(
+        log.contains(&mine.fingerprint()) && log.contains("id_ed25519.pub"),
+        "the daemon says which key it took:\n{log}"
+    );
+    // The harness's own key was not among them.
+    d.panel(&d.admin_key, &["whoami"]).expect(255);
+}
+
+#[test]
+fn config_check_masks_secrets_and_bad_values_name_the_key() {
+    let bin = env!("CARGO_BIN_EXE_vipanel");
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(args).env_remove("VIPANEL_CONFIG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        support::run_bounded(&mut cmd, None, "vipanel config")
+    };
+    let default = run(&[], &["config", "default"]);
+    default.expect(0);
+    assert!(default.stdout.contains("[auth]") && default.stdout.contains("totp = \"off\""));
+    let check = run(
+        &[
+            (
+                "VIPANEL_DATABASE_URL",
+                "postgres://panel:s3cret@127.0.0.1/vipanel",
+            ),
+            ("VIPANEL_SHOE", "1"),
+        ],
+        &["config", "check"],
+    );
+    check.expect(0);
+    assert!(!check.stdout.contains("s3cret"), "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("postgres://panel:***@127.0.0.1/vipanel"),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stderr.contains("VIPANEL_SHOE"),
+        "unknown keys are warned: {}",
+        check.stderr
+    );
+    let bad = run(&[("VIPANEL_AUTH__TOTP", "sometimes")], &["config", "check"]);
+    bad.expect(5);
+    assert!(bad.stderr.contains("auth.totp"), "{}", bad.stderr);
+    let bad = run(
+        &[("VIPANEL_LIMITS__MAX_CONNECTIONS", "0")],
+        &["config", "check"],
+    );
+    bad.expect(5);
+    assert!(
+        bad.stderr.contains("limits.max_connections"),
+        "{}",
+        bad.stderr
+    );
+    let required = run(
+        &[("VIPANEL_AUTH__TOTP", "required")],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/nonexistent/x",
+        ],
+    );
+    required.expect(5);
+}

@@ -723,7 +723,8 @@ fn vipanel_command(env: &[(String, String)], config: Option<&Path>) -> Command {
     cmd
 }
 
-fn make_key(dir: &Path, name: &str) -> Key {
+/// Makes an ed25519 key pair `dir/name` (and `.pub`) with `ssh-keygen`.
+pub fn make_key(dir: &Path, name: &str) -> Key {
     let private = dir.join(name);
     let out = run_bounded(
         Command::new("ssh-keygen")
