@@ -7,7 +7,6 @@ use super::tenants::SYSTEM_TENANT;
 use super::{Actor, Services};
 use crate::domain::{Role, SshPublicKey};
 use crate::error::{Error, Result};
-use crate::store::NewKey;
 use std::path::{Path, PathBuf};
 
 /// The name of the first admin user.
@@ -68,18 +67,8 @@ impl Services {
         let user_id = tx
             .insert_user(tenant_id, BOOTSTRAP_ADMIN, Role::Admin.as_str())
             .await?;
-        for (key, _) in &keys {
-            let text = key.openssh()?;
-            let algorithm = key.algorithm();
-            tx.insert_key(&NewKey {
-                user_id,
-                fingerprint: key.fingerprint(),
-                algorithm: &algorithm,
-                public_key: &text,
-                comment: key.comment(),
-            })
-            .await?;
-        }
+        let public: Vec<SshPublicKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+        super::keys::insert_keys(&mut tx, user_id, &public).await?;
         let detail = format!("first start; keys={}", keys.len());
         record_ok(&mut tx, &actor, "user.create", BOOTSTRAP_ADMIN, &detail).await?;
         tx.commit().await?;

@@ -6,7 +6,7 @@ use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, Key, Services};
 use crate::domain::{Name, SshPublicKey};
 use crate::error::{Error, Result};
-use crate::store::{KeyRow, NewKey, UserRow};
+use crate::store::{KeyRow, NewKey, Tx, UserRow};
 
 impl Services {
     /// Keys of `user`, or by default: the actor's own keys, or for owners and admins every key
@@ -63,35 +63,10 @@ impl Services {
         self.audited(actor, "key.add", &target, async {
             let subject = self.key_subject(actor, user, Verb::Write).await?;
             let mut tx = self.db.begin().await?;
-            let mut added = Vec::new();
-            for key in keys {
-                if tx.key_exists(key.fingerprint()).await?
-                    || added.iter().any(|f| f == key.fingerprint())
-                {
-                    return Err(conflict(format!(
-                        "key {} is already registered (a key belongs to one user only)",
-                        key.fingerprint()
-                    )));
-                }
-                let text = key.openssh()?;
-                let algorithm = key.algorithm();
-                tx.insert_key(&NewKey {
-                    user_id: subject.id,
-                    fingerprint: key.fingerprint(),
-                    algorithm: &algorithm,
-                    public_key: &text,
-                    comment: key.comment(),
-                })
-                .await?;
-                record_ok(
-                    &mut tx,
-                    actor,
-                    "key.add",
-                    &subject.name,
-                    &format!("fingerprint={}", key.fingerprint()),
-                )
-                .await?;
-                added.push(key.fingerprint().to_owned());
+            let added = insert_keys(&mut tx, subject.id, keys).await?;
+            for fingerprint in &added {
+                let detail = format!("fingerprint={fingerprint}");
+                record_ok(&mut tx, actor, "key.add", &subject.name, &detail).await?;
             }
             tx.commit().await?;
             let mut result = Vec::new();
@@ -142,4 +117,34 @@ impl Services {
         })
         .await
     }
+}
+
+/// Inserts keys for a user inside `tx`, all or none: a key already registered (to anyone) or
+/// given twice is a conflict. Returns the fingerprints added.
+pub(super) async fn insert_keys(
+    tx: &mut Tx,
+    user_id: i64,
+    keys: &[SshPublicKey],
+) -> Result<Vec<String>> {
+    let mut added: Vec<String> = Vec::new();
+    for key in keys {
+        if tx.key_exists(key.fingerprint()).await? || added.iter().any(|f| f == key.fingerprint()) {
+            return Err(conflict(format!(
+                "key {} is already registered (a key belongs to one user only)",
+                key.fingerprint()
+            )));
+        }
+        let text = key.openssh()?;
+        let algorithm = key.algorithm();
+        tx.insert_key(&NewKey {
+            user_id,
+            fingerprint: key.fingerprint(),
+            algorithm: &algorithm,
+            public_key: &text,
+            comment: key.comment(),
+        })
+        .await?;
+        added.push(key.fingerprint().to_owned());
+    }
+    Ok(added)
 }

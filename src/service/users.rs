@@ -6,7 +6,7 @@ use super::tenants::SYSTEM_TENANT;
 use super::{Actor, CreatedUser, Services, User};
 use crate::domain::{Name, Role, SshPublicKey};
 use crate::error::{Error, Result};
-use crate::store::{NewKey, UserRow};
+use crate::store::UserRow;
 
 /// Names that cannot be user names: `panel` is the SSH login name meaning "whoever owns the key".
 const RESERVED_USER_NAMES: [&str; 2] = ["panel", "root"];
@@ -87,28 +87,7 @@ impl Services {
             let user_id = tx
                 .insert_user(tenant_id, name.as_str(), req.role.as_str())
                 .await?;
-            let mut fingerprints = Vec::new();
-            for key in &req.keys {
-                if tx.key_exists(key.fingerprint()).await?
-                    || fingerprints.iter().any(|f| f == key.fingerprint())
-                {
-                    return Err(conflict(format!(
-                        "key {} is already registered",
-                        key.fingerprint()
-                    )));
-                }
-                let text = key.openssh()?;
-                let algorithm = key.algorithm();
-                tx.insert_key(&NewKey {
-                    user_id,
-                    fingerprint: key.fingerprint(),
-                    algorithm: &algorithm,
-                    public_key: &text,
-                    comment: key.comment(),
-                })
-                .await?;
-                fingerprints.push(key.fingerprint().to_owned());
-            }
+            let fingerprints = super::keys::insert_keys(&mut tx, user_id, &req.keys).await?;
             let detail = format!(
                 "tenant={tenant} role={} keys={}",
                 req.role,
