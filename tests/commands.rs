@@ -407,3 +407,46 @@ async fn every_change_and_refusal_is_audited() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn audit_list_is_scoped_and_verify_is_for_admins() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let (olive, vera) = (w.actor("olive").await, w.actor("vera").await);
+        assert_eq!(w.run(&vera, "site create v.example").await.exit, 6);
+        let all = w.json(&w.admin, "audit list --limit 100").await;
+        assert_eq!(all.as_array().unwrap().len(), 9, "[{}] {all}", t.name);
+        let seqs: Vec<i64> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=9).rev().collect::<Vec<_>>(), "newest first");
+        let mine = w.json(&vera, "audit list").await;
+        assert_eq!(
+            names(&mine, "actor"),
+            vec!["vera"],
+            "others see only their own entries"
+        );
+        assert_eq!(w.run(&vera, "audit list --user olive").await.exit, 6);
+        let tenant = w.json(&olive, "audit list").await;
+        assert!(
+            names(&tenant, "tenant").iter().all(|t| t == "acme"),
+            "{tenant}"
+        );
+        let creates = w
+            .json(&w.admin, "audit list --action tenant.create --since 1h")
+            .await;
+        assert_eq!(names(&creates, "target"), vec!["beta", "acme"]);
+        assert_eq!(w.run(&w.admin, "audit list --since soon").await.exit, 5);
+        assert_eq!(w.run(&w.admin, "audit list --limit 0").await.exit, 5);
+        let verdict = w.json(&w.admin, "audit verify").await;
+        assert_eq!(
+            (verdict["intact"].as_bool(), verdict["checked"].as_i64()),
+            (Some(true), Some(9))
+        );
+        assert_eq!(w.run(&olive, "audit verify").await.exit, 6);
+        t.finish().await;
+    }
+}

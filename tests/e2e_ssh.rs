@@ -1865,3 +1865,40 @@ fn config_check_masks_secrets_and_bad_values_name_the_key() {
     );
     required.expect(5);
 }
+
+#[test]
+fn tampering_with_the_audit_file_is_detected_by_audit_verify() {
+    let Some(d) = Daemon::start() else { return };
+    for name in ["t1", "t2", "t3"] {
+        expect(&d, &d.admin_key, &["tenant", "create", name], 0);
+    }
+    let intact = d.ssh_json(&d.admin_key, &["audit", "verify"]);
+    assert_eq!(intact["intact"], true);
+    let checked = intact["checked"].as_i64().expect("checked");
+    // The database refuses the edit as long as its guard is there…
+    let refused = d.raw_sql(&["UPDATE audit_log SET target = 'evil' WHERE seq = 2"]);
+    assert!(refused.is_err_and(|e| e.contains("append-only")));
+    // …and someone who removes the guard and edits a row is caught.
+    d.raw_sql(&[
+        "DROP TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET target = 'evil' WHERE seq = 2",
+    ])
+    .expect("tamper");
+    let broken = d.panel(&d.admin_key, &["audit", "verify", "-o", "json"]);
+    assert_json_error(&broken, 9, "integrity");
+    assert!(broken.stderr.contains("seq 2"), "{}", broken.stderr);
+    // A removed row breaks the chain as well.
+    let d2 = Daemon::start().expect("second daemon");
+    for name in ["t1", "t2", "t3"] {
+        expect(&d2, &d2.admin_key, &["tenant", "create", name], 0);
+    }
+    d2.raw_sql(&[
+        "DROP TRIGGER audit_log_no_delete",
+        "DELETE FROM audit_log WHERE seq = 3",
+    ])
+    .expect("tamper");
+    let gap = d2.panel(&d2.admin_key, &["audit", "verify"]);
+    gap.expect(9);
+    assert!(gap.stderr.contains("seq 3"), "{}", gap.stderr);
+    assert!(checked >= 4, "{checked}");
+}

@@ -285,3 +285,78 @@ async fn audit_rows_filter_and_order() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn audit_chain_is_append_only_serialised_and_detects_tampering() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        // Concurrent appenders (pool and transactions) never fork the chain.
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for j in 0..5 {
+                    let target = format!("t{i}-{j}");
+                    if j % 2 == 0 {
+                        db.append_audit(&audit("site.create", &target, "ok"))
+                            .await
+                            .unwrap();
+                    } else {
+                        let mut tx = db.begin().await.unwrap();
+                        tx.append_audit(&audit("site.delete", &target, "ok"))
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            (verdict.checked, verdict.first_broken),
+            (40, None),
+            "{}",
+            t.name
+        );
+
+        // The database itself refuses changes and deletions.
+        let update = "UPDATE audit_log SET result = 'ok' WHERE seq = 7";
+        let delete = "DELETE FROM audit_log WHERE seq = 7";
+        for sql in [update, delete] {
+            let refused = on_any(db, sql).await;
+            assert!(refused.is_err(), "{}: `{sql}` must be refused", t.name);
+        }
+
+        // Someone with the database file drops the guard and edits a row: verify names it.
+        let disable = match db {
+            Db::Sqlite(_) => "DROP TRIGGER audit_log_no_update",
+            Db::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+        };
+        on_any(db, disable).await.unwrap();
+        on_any(
+            db,
+            "UPDATE audit_log SET detail = 'nothing to see' WHERE seq = 7",
+        )
+        .await
+        .unwrap();
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            (verdict.checked, verdict.first_broken),
+            (6, Some(7)),
+            "{}",
+            t.name
+        );
+        t.finish().await;
+    }
+}
+
+/// Runs one raw statement on either backend.
+async fn on_any(db: &Db, sql: &'static str) -> Result<(), sqlx::Error> {
+    match db {
+        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+    }
+}

@@ -67,6 +67,8 @@ CREATE TABLE site_aliases (
 CREATE INDEX site_aliases_site ON site_aliases(site_id);
 
 -- Who did what, from where, with what result. Names, not foreign keys: history outlives objects.
+-- Tamper-evident: `hash` = SHA-256 over `prev_hash` and the canonical row (see src/store/audit_chain.rs);
+-- `seq` numbers the chain without gaps. Rows can be appended, never changed or deleted.
 CREATE TABLE audit_log (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at               TIMESTAMPTZ NOT NULL,
@@ -78,7 +80,18 @@ CREATE TABLE audit_log (
     action           TEXT NOT NULL,
     target           TEXT NOT NULL,
     result           TEXT NOT NULL,
-    detail           TEXT NOT NULL DEFAULT ''
+    detail           TEXT NOT NULL DEFAULT '',
+    seq              BIGINT NOT NULL UNIQUE,
+    prev_hash        TEXT NOT NULL,
+    hash             TEXT NOT NULL
 );
 CREATE INDEX audit_log_at ON audit_log(at);
 CREATE INDEX audit_log_tenant ON audit_log(tenant, at);
+
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END
+$$;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();

@@ -67,6 +67,8 @@ CREATE TABLE site_aliases (
 CREATE INDEX site_aliases_site ON site_aliases(site_id);
 
 -- Who did what, from where, with what result. Names, not foreign keys: history outlives objects.
+-- Tamper-evident: `hash` = SHA-256 over `prev_hash` and the canonical row (see src/store/audit_chain.rs);
+-- `seq` numbers the chain without gaps. Rows can be appended, never changed or deleted.
 CREATE TABLE audit_log (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     at               TEXT NOT NULL,
@@ -78,7 +80,19 @@ CREATE TABLE audit_log (
     action           TEXT NOT NULL,
     target           TEXT NOT NULL,
     result           TEXT NOT NULL,
-    detail           TEXT NOT NULL DEFAULT ''
+    detail           TEXT NOT NULL DEFAULT '',
+    seq              INTEGER NOT NULL UNIQUE,
+    prev_hash        TEXT NOT NULL,
+    hash             TEXT NOT NULL
 );
 CREATE INDEX audit_log_at ON audit_log(at);
 CREATE INDEX audit_log_tenant ON audit_log(tenant, at);
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;

@@ -4,9 +4,11 @@ use super::help;
 use super::io::{CommandIo, Invocation};
 use super::output::{self, Format, Outcome, Rendered, done, list, object};
 use super::tree::*;
-use crate::domain::{DomainName, Name, PhpVersion, Role, SiteKind, SshPublicKey, Upstream};
+use crate::domain::{
+    DomainName, Name, PhpVersion, Role, SiteKind, SshPublicKey, Upstream, parse_age,
+};
 use crate::error::{Error, Result};
-use crate::service::{Actor, DeleteTarget, Services, SiteCreate, UserCreate};
+use crate::service::{Actor, AuditQuery, DeleteTarget, Services, SiteCreate, UserCreate};
 use clap::FromArgMatches;
 
 const TENANT_COLUMNS: &[&str] = &["name", "users", "sites", "created_at"];
@@ -20,6 +22,9 @@ const KEY_COLUMNS: &[&str] = &[
 ];
 const SITE_COLUMNS: &[&str] = &[
     "domain", "tenant", "type", "php", "status", "aliases", "server",
+];
+const AUDIT_COLUMNS: &[&str] = &[
+    "seq", "at", "actor", "tenant", "action", "target", "result", "source",
 ];
 const SERVER_COLUMNS: &[&str] = &[
     "name", "provider", "status", "type", "location", "ipv4", "sites",
@@ -66,6 +71,7 @@ async fn execute<I: CommandIo>(
         Command::Key(cmd) => key(services, actor, cmd, io).await,
         Command::Site(cmd) => site(services, actor, cmd, io).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
+        Command::Audit(cmd) => audit(services, actor, cmd).await,
     }
 }
 
@@ -308,6 +314,33 @@ async fn server(s: &Services, actor: &Actor, cmd: ServerCommand) -> Result<Rende
             "no servers",
         )),
         ServerCommand::Show { name } => Ok(object(&s.server_show(actor, &name).await?)),
+    }
+}
+
+async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendered> {
+    match cmd {
+        AuditCommand::List {
+            since,
+            user,
+            action,
+            limit,
+        } => {
+            if !(1..=10_000).contains(&limit) {
+                return Err(Error::invalid("--limit must be from 1 to 10000"));
+            }
+            let query = AuditQuery {
+                since: since.as_deref().map(parse_age).transpose()?,
+                user: user.as_deref().map(user_name).transpose()?,
+                action,
+                limit,
+            };
+            Ok(list(
+                &s.audit_list(actor, &query).await?,
+                AUDIT_COLUMNS,
+                "no audit entries",
+            ))
+        }
+        AuditCommand::Verify => Ok(object(&s.audit_verify(actor).await?)),
     }
 }
 

@@ -68,6 +68,9 @@ pub enum Command {
     /// Servers: the panel host itself is `local`.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// The audit trail: who did what, from where, with what result (tamper-evident).
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -226,4 +229,29 @@ pub enum ServerCommand {
     List,
     /// Show one server (`local` is the panel host).
     Show { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List entries, newest first: owners see their tenant's (admins: all), others their own.
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  {prefix} audit list --since 1h\n  {prefix} audit list --user alice --action site.delete -o json"
+    )]
+    List {
+        /// Only entries at most this old: 90s, 30m, 12h, 7d, 2w.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries caused by this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this action, like site.create or user.delete.
+        #[arg(long)]
+        action: Option<String>,
+        /// At most this many entries (1 to 10000).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Check the hash chain of the whole trail (admins); exit 9 names the first broken entry.
+    Verify,
 }

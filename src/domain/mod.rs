@@ -3,12 +3,14 @@
 //! Each type is parsed once at the edge (command arguments, config, database rows) and trusted
 //! after. Nothing in here touches the database, the network or the host.
 
+mod age;
 mod domain_name;
 mod name;
 mod public_key;
 mod role;
 mod site_kind;
 
+pub use age::parse_age;
 pub use domain_name::DomainName;
 pub(crate) use domain_name::printable;
 pub use name::Name;

@@ -6,6 +6,7 @@
 
 mod actor;
 mod audit;
+mod audit_trail;
 mod bootstrap;
 mod dashboard;
 mod identity;
@@ -19,6 +20,7 @@ mod users;
 mod views;
 
 pub use actor::Actor;
+pub use audit_trail::AuditQuery;
 pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use identity::LoginIdentity;
 pub use preflight::DeleteTarget;

@@ -18,6 +18,8 @@ pub enum Resource {
     Site,
     Server,
     Dashboard,
+    /// The audit trail: everyone reads (scoped by the service); only admins verify the chain.
+    Audit,
 }
 
 /// Reading or changing.
@@ -54,8 +56,8 @@ fn role_allows(role: Role, resource: Resource, verb: Verb, owner: Owner) -> bool
         (User | Key, _) => role >= Role::Owner,
         (Site | Server, Verb::Read) => true,
         (Site | Server, Verb::Write) => role >= Role::Operator,
-        (Dashboard, Verb::Read) => true,
-        (Dashboard, Verb::Write) => false,
+        (Dashboard | Audit, Verb::Read) => true,
+        (Dashboard | Audit, Verb::Write) => false,
     }
 }
 
@@ -71,9 +73,11 @@ pub fn check(
         return Err(Error::forbidden(format!(
             "your role ({}) may not {} {}",
             actor.role,
-            match verb {
-                Verb::Read => "view",
-                Verb::Write => "change",
+            match (resource, verb) {
+                (_, Verb::Read) => "view",
+                // The chain is never changed; "writing" it here means checking it whole.
+                (Resource::Audit, Verb::Write) => "verify",
+                (_, Verb::Write) => "change",
             },
             resource_plural(resource)
         )));
@@ -110,6 +114,7 @@ fn resource_plural(resource: Resource) -> &'static str {
         Resource::Site => "sites",
         Resource::Server => "servers",
         Resource::Dashboard => "the dashboard",
+        Resource::Audit => "the audit chain",
     }
 }
 

@@ -1,7 +1,7 @@
 //! What services return: plain, serializable views with stable snake_case field names
 //! (documented in `docs/commands.md`; never renamed silently).
 
-use crate::store::{KeyRow, ServerRow, SiteRow, TenantRow, UserRow};
+use crate::store::{AuditRow, KeyRow, ServerRow, SiteRow, TenantRow, UserRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -164,4 +164,45 @@ pub struct Dashboard {
     pub servers: i64,
     pub sites: i64,
     pub sites_by_status: std::collections::BTreeMap<String, i64>,
+}
+
+/// One row of the audit trail (`audit list`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub tenant: String,
+    pub role: String,
+    pub key_fingerprint: Option<String>,
+    pub source: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+    pub detail: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor,
+            tenant: r.tenant,
+            role: r.role,
+            key_fingerprint: r.key_fingerprint,
+            source: r.source,
+            action: r.action,
+            target: r.target,
+            result: r.result,
+            detail: r.detail,
+        }
+    }
+}
+
+/// `audit verify` when the chain is intact.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditChain {
+    pub intact: bool,
+    pub checked: i64,
 }

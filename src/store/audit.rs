@@ -1,5 +1,6 @@
 //! The audit trail: one row per state change or refused attempt (who, from where, what, result).
 
+use super::audit_chain::{ChainFields, chain_hash};
 use super::{Db, Tx, on_db, on_tx};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
@@ -17,6 +18,27 @@ pub struct AuditRow {
     pub target: String,
     pub result: String,
     pub detail: String,
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRow {
+    fn chain_fields(&self) -> ChainFields<'_> {
+        ChainFields {
+            seq: self.seq,
+            at: self.at,
+            actor: &self.actor,
+            tenant: &self.tenant,
+            role: &self.role,
+            key_fingerprint: self.key_fingerprint.as_deref(),
+            source: &self.source,
+            action: &self.action,
+            target: &self.target,
+            result: &self.result,
+            detail: &self.detail,
+        }
+    }
 }
 
 /// A row to append.
@@ -34,51 +56,136 @@ pub struct NewAudit<'a> {
 }
 
 const INSERT: &str = "INSERT INTO audit_log (at, actor, tenant, role, key_fingerprint, source,
-        action, target, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        action, target, result, detail, seq, prev_hash, hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
-macro_rules! bind_audit {
-    ($q:expr, $a:expr) => {
-        $q.bind(super::now())
-            .bind($a.actor)
-            .bind($a.tenant)
-            .bind($a.role)
-            .bind($a.key_fingerprint)
-            .bind($a.source)
-            .bind($a.action)
-            .bind($a.target)
-            .bind($a.result)
-            .bind($a.detail)
-    };
-}
+/// Serialises appends on PostgreSQL for the rest of the transaction, so the chain never forks
+/// (SQLite write transactions already hold the database's write lock: BEGIN IMMEDIATE).
+const PG_CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7361626974)";
 
 impl Db {
-    /// Appends a row on its own (for refused or failed attempts, which have no transaction).
+    /// Appends a row in a transaction of its own (for refused or failed attempts).
     pub async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<()> {
-        on_db!(self, pool => bind_audit!(sqlx::query(INSERT), entry).execute(pool).await.map(drop))?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.append_audit(entry).await?;
+        tx.commit().await
     }
 
-    /// The newest rows first; `tenant` limits to one tenant's rows, `actor` to one user's.
+    /// The newest rows first; `tenant` limits to one tenant's rows, `actor` to one user's,
+    /// `action` to one action, `since` to rows at or after a time.
     pub async fn audit_rows(
         &self,
         tenant: Option<&str>,
         actor: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
-        let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
-                result, detail FROM audit_log
-            WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR actor = $2)
-            ORDER BY id DESC LIMIT $3";
-        Ok(
-            on_db!(self, pool => sqlx::query_as(sql).bind(tenant).bind(actor).bind(limit).fetch_all(pool).await)?,
+        self.audit_query(
+            &AuditFilter {
+                tenant,
+                actor,
+                action: None,
+                since: None,
+            },
+            limit,
         )
+        .await
+    }
+
+    pub async fn audit_query(&self, f: &AuditFilter<'_>, limit: i64) -> Result<Vec<AuditRow>> {
+        let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
+                result, detail, seq, prev_hash, hash FROM audit_log
+            WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR actor = $2)
+              AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4)
+            ORDER BY seq DESC LIMIT $5";
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
+            .bind(f.tenant).bind(f.actor).bind(f.action).bind(f.since).bind(limit)
+            .fetch_all(pool).await)?)
+    }
+
+    /// Walks the whole chain in order; returns the first `seq` whose row does not match its
+    /// hash, whose `prev_hash` is not the previous row's hash, or that leaves a gap.
+    pub async fn verify_audit_chain(&self) -> Result<AuditVerdict> {
+        const PAGE: i64 = 1000;
+        let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
+                result, detail, seq, prev_hash, hash FROM audit_log
+            WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let (mut last_seq, mut last_hash, mut checked) = (0_i64, String::new(), 0_i64);
+        loop {
+            let rows: Vec<AuditRow> = on_db!(self, pool => sqlx::query_as(sql).bind(last_seq).bind(PAGE).fetch_all(pool).await)?;
+            if rows.is_empty() {
+                return Ok(AuditVerdict {
+                    checked,
+                    first_broken: None,
+                });
+            }
+            for row in rows {
+                let intact = row.seq == last_seq + 1
+                    && row.prev_hash == last_hash
+                    && chain_hash(&row.prev_hash, &row.chain_fields()) == row.hash;
+                if !intact {
+                    return Ok(AuditVerdict {
+                        checked,
+                        first_broken: Some(row.seq.min(last_seq + 1)),
+                    });
+                }
+                checked += 1;
+                last_seq = row.seq;
+                last_hash = row.hash;
+            }
+        }
     }
 }
 
+/// Filters of `audit list`; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter<'a> {
+    pub tenant: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerdict {
+    pub checked: i64,
+    pub first_broken: Option<i64>,
+}
+
 impl Tx {
-    /// Appends a row inside the transaction of the change it records.
+    /// Appends a row inside the transaction of the change it records, chained to the last row.
     pub async fn append_audit(&mut self, entry: &NewAudit<'_>) -> Result<()> {
-        on_tx!(self, c => bind_audit!(sqlx::query(INSERT), entry).execute(c).await.map(drop))?;
+        if let Tx::Postgres(t) = self {
+            sqlx::query(PG_CHAIN_LOCK).execute(&mut **t).await?;
+        }
+        let last = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+        let previous: Option<(i64, String)> =
+            on_tx!(self, c => sqlx::query_as(last).fetch_optional(c).await)?;
+        let (prev_seq, prev_hash) = previous.unwrap_or((0, String::new()));
+        let at = super::now();
+        let seq = prev_seq + 1;
+        let hash = chain_hash(
+            &prev_hash,
+            &ChainFields {
+                seq,
+                at,
+                actor: entry.actor,
+                tenant: entry.tenant,
+                role: entry.role,
+                key_fingerprint: entry.key_fingerprint,
+                source: entry.source,
+                action: entry.action,
+                target: entry.target,
+                result: entry.result,
+                detail: entry.detail,
+            },
+        );
+        on_tx!(self, c => sqlx::query(INSERT)
+            .bind(at).bind(entry.actor).bind(entry.tenant).bind(entry.role)
+            .bind(entry.key_fingerprint).bind(entry.source).bind(entry.action)
+            .bind(entry.target).bind(entry.result).bind(entry.detail)
+            .bind(seq).bind(&prev_hash).bind(&hash)
+            .execute(c).await.map(drop))?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! `service`; it returns rows, and the service layer decides what they mean.
 
 mod audit;
+mod audit_chain;
 mod keys;
 mod migrate;
 mod servers;
@@ -14,7 +15,7 @@ mod sites;
 mod tenants;
 mod users;
 
-pub use audit::{AuditRow, NewAudit};
+pub use audit::{AuditFilter, AuditRow, AuditVerdict, NewAudit};
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
 pub use servers::ServerRow;
 pub use sites::{NewSite, SiteRow};

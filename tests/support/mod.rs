@@ -590,6 +590,32 @@ impl Daemon {
     }
 
     /// Every row of `audit_log`, oldest first, read straight from the SQLite database.
+    /// Runs raw SQL statements on the daemon's SQLite file, as someone with access to the file
+    /// could (for tamper tests). Returns the first error, if any.
+    pub fn raw_sql(&self, statements: &[&str]) -> Result<(), String> {
+        use sqlx::ConnectOptions;
+        let path = self.db_path();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async {
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .busy_timeout(Duration::from_secs(10))
+                .connect()
+                .await
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+            for sql in statements {
+                sqlx::query(sqlx::AssertSqlSafe(*sql))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn audit_rows(&self) -> Vec<AuditRow> {
         use sqlx::{ConnectOptions, Row};
         let path = self.db_path();

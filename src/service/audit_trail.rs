@@ -1,0 +1,75 @@
+//! Reading and verifying the audit trail: `audit list` and `audit verify`.
+//!
+//! Owners and admins read their tenant's rows (admins: every tenant's); everyone else reads only
+//! the rows it caused. Verifying walks the whole hash chain, so it is for admins.
+
+use super::policy::{self, Owner, Resource, Verb};
+use super::{Actor, AuditChain, AuditEntry, Services};
+use crate::domain::{Name, Role};
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::AuditFilter;
+
+/// `audit list` filters, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub since: Option<chrono::Duration>,
+    pub user: Option<Name>,
+    pub action: Option<String>,
+    pub limit: i64,
+}
+
+impl Services {
+    pub async fn audit_list(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        policy::check(
+            actor,
+            Resource::Audit,
+            Verb::Read,
+            Owner::Tenant(actor.tenant_id),
+            "audit",
+        )?;
+        let manager = actor.role >= Role::Owner;
+        let own_only = (!manager).then_some(actor.user.as_str());
+        if let (Some(user), Some(me)) = (&query.user, own_only)
+            && user.as_str() != me
+        {
+            return Err(Error::forbidden(
+                "your role may only list your own audit entries",
+            ));
+        }
+        let filter = AuditFilter {
+            tenant: (!actor.is_admin()).then_some(actor.tenant.as_str()),
+            actor: own_only.or(query.user.as_ref().map(Name::as_str)),
+            action: query.action.as_deref(),
+            since: query.since.map(|age| chrono::Utc::now() - age),
+        };
+        let rows = self.db.audit_query(&filter, query.limit).await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// Walks the whole chain; a broken chain is an integrity error (exit 9) naming the first
+    /// broken `seq`.
+    pub async fn audit_verify(&self, actor: &Actor) -> Result<AuditChain> {
+        policy::check(
+            actor,
+            Resource::Audit,
+            Verb::Write,
+            Owner::Platform,
+            "audit chain",
+        )?;
+        let verdict = self.db.verify_audit_chain().await?;
+        match verdict.first_broken {
+            None => Ok(AuditChain {
+                intact: true,
+                checked: verdict.checked,
+            }),
+            Some(seq) => Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "the audit chain is broken at seq {seq} ({} rows before it are intact): \
+                     a row was changed, inserted or removed",
+                    verdict.checked
+                ),
+            )),
+        }
+    }
+}
