@@ -1902,3 +1902,72 @@ fn tampering_with_the_audit_file_is_detected_by_audit_verify() {
     assert!(gap.stderr.contains("seq 3"), "{}", gap.stderr);
     assert!(checked >= 4, "{checked}");
 }
+
+/// Waits (bounded) until the audit trail holds a row matching `want`; login rows are written in
+/// the background so that logins are not delayed by them.
+fn wait_for_audit(
+    d: &Daemon,
+    what: &str,
+    want: impl Fn(&support::AuditRow) -> bool,
+) -> support::AuditRow {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(row) = d.audit_rows().into_iter().find(|r| want(r)) {
+            return row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no audit row for {what}: {:?}",
+            d.audit_rows()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn logins_and_refused_logins_are_audited_with_their_reason() {
+    let Some(d) = Daemon::start() else { return };
+    let bob = d.user("acme", "bob", "operator");
+    let stranger = d.new_key("stranger");
+    d.panel(&d.admin_key, &["whoami"]).expect(0);
+    let ok = wait_for_audit(&d, "admin's login", |r| {
+        r.action == "login" && r.actor == "admin"
+    });
+    assert_eq!((ok.result.as_str(), ok.tenant.as_str()), ("ok", "system"));
+    assert!(ok.source.starts_with("127.0.0.1:"), "{ok:?}");
+    assert_eq!(
+        ok.key_fingerprint.as_deref(),
+        Some(d.admin_key.fingerprint().as_str())
+    );
+
+    d.panel(&stranger, &["whoami"]).expect(255);
+    let unknown = wait_for_audit(&d, "the stranger", |r| r.detail == "reason=unknown key");
+    assert_eq!(
+        (unknown.result.as_str(), unknown.actor.as_str()),
+        ("refused", "panel")
+    );
+    assert_eq!(
+        unknown.key_fingerprint.as_deref(),
+        Some(stranger.fingerprint().as_str())
+    );
+
+    d.ssh(&bob, "admin", &["whoami"]).expect(255);
+    let other = wait_for_audit(&d, "bob's key as admin", |r| {
+        r.detail == "reason=key of another user"
+    });
+    assert_eq!(
+        (other.actor.as_str(), other.tenant.as_str()),
+        ("admin", "acme")
+    );
+
+    d.admin(&["user", "lock", "bob"]).expect(0);
+    d.panel(&bob, &["whoami"]).expect(255);
+    wait_for_audit(&d, "locked bob", |r| {
+        r.detail == "reason=user locked" && r.tenant == "acme"
+    });
+    // The chain stays intact with rows appended from the background.
+    assert_eq!(
+        d.ssh_json(&d.admin_key, &["audit", "verify"])["intact"],
+        true
+    );
+}

@@ -14,22 +14,68 @@ pub struct LoginIdentity {
     pub actor: Actor,
 }
 
+/// Why a key was refused at login; recorded in the audit trail, never told to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefusal {
+    UnknownKey,
+    /// The key is registered, but the login name is neither `panel` nor its owner's name.
+    OtherUsersKey,
+    UserLocked,
+}
+
+impl LoginRefusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            LoginRefusal::UnknownKey => "unknown key",
+            LoginRefusal::OtherUsersKey => "key of another user",
+            LoginRefusal::UserLocked => "user locked",
+        }
+    }
+}
+
+/// The answer to "may this key log in under this name?".
+#[derive(Debug, Clone)]
+pub enum LoginCheck {
+    Accepted(LoginIdentity),
+    Refused {
+        reason: LoginRefusal,
+        fingerprint: String,
+        /// The key owner's tenant (so its owners see attempts on their users), or empty.
+        tenant: String,
+    },
+}
+
 impl Services {
-    /// The identity for a key offered under SSH login name `login`, if the key is registered,
-    /// its user is not locked, and `login` is `panel` or that user's own name.
-    pub async fn login_identity(
+    /// Checks a key offered under SSH login name `login`: it must be registered, its user not
+    /// locked, and `login` must be `panel` or that user's own name.
+    pub async fn login_check(
         &self,
         login: &str,
         key: &russh::keys::PublicKey,
-    ) -> Result<Option<LoginIdentity>> {
+    ) -> Result<LoginCheck> {
         let fingerprint = SshPublicKey::fingerprint_of(key);
         let Some(owner) = self.db.key_owner(&fingerprint).await? else {
-            return Ok(None);
+            return Ok(LoginCheck::Refused {
+                reason: LoginRefusal::UnknownKey,
+                fingerprint,
+                tenant: String::new(),
+            });
         };
-        if (login != PANEL_LOGIN && login != owner.user) || owner.locked {
-            return Ok(None);
+        let refusal = if login != PANEL_LOGIN && login != owner.user {
+            Some(LoginRefusal::OtherUsersKey)
+        } else if owner.locked {
+            Some(LoginRefusal::UserLocked)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            return Ok(LoginCheck::Refused {
+                reason,
+                fingerprint,
+                tenant: owner.tenant,
+            });
         }
-        Ok(Some(LoginIdentity {
+        Ok(LoginCheck::Accepted(LoginIdentity {
             key_id: owner.key_id,
             actor: Actor {
                 user_id: Some(owner.user_id),
@@ -41,6 +87,55 @@ impl Services {
                 source: String::new(),
             },
         }))
+    }
+
+    /// Records a successful login (audit row, key's last use). Best effort: a failure is logged.
+    pub async fn login_succeeded(&self, identity: &LoginIdentity, login: &str) {
+        let actor = &identity.actor;
+        let detail = format!("login={}", shown_login(login));
+        let entry = audit_entry(
+            &actor.user,
+            &actor.tenant,
+            actor.role.as_str(),
+            actor.key_fingerprint.as_deref(),
+            &actor.source,
+            &actor.user,
+            "ok",
+            &detail,
+        );
+        if let Err(err) = self.db.append_audit(&entry).await {
+            tracing::error!(error = %err, "cannot record a login in the audit trail");
+        }
+        if let Err(err) = self.db.touch_key(identity.key_id).await {
+            tracing::warn!(error = %err, "cannot record key use");
+        }
+    }
+
+    /// Records a refused login attempt with its reason (best effort).
+    pub async fn login_refused(&self, login: &str, check: &LoginCheck, source: &str) {
+        let LoginCheck::Refused {
+            reason,
+            fingerprint,
+            tenant,
+        } = check
+        else {
+            return;
+        };
+        let login = shown_login(login);
+        let detail = format!("reason={}", reason.reason());
+        let entry = audit_entry(
+            &login,
+            tenant,
+            "",
+            Some(fingerprint),
+            source,
+            &login,
+            "refused",
+            &detail,
+        );
+        if let Err(err) = self.db.append_audit(&entry).await {
+            tracing::error!(error = %err, "cannot record a refused login in the audit trail");
+        }
     }
 
     /// The actor as it stands now, checked before every command so that removing a key or
@@ -68,13 +163,6 @@ impl Services {
         })
     }
 
-    /// Records that a key was used to log in (best effort).
-    pub async fn key_used(&self, key_id: i64) {
-        if let Err(err) = self.db.touch_key(key_id).await {
-            tracing::warn!(error = %err, "cannot record key use");
-        }
-    }
-
     pub fn whoami(&self, actor: &Actor) -> WhoAmI {
         WhoAmI {
             user: actor.user.clone(),
@@ -84,4 +172,38 @@ impl Services {
             source: actor.source.clone(),
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit_entry<'a>(
+    actor: &'a str,
+    tenant: &'a str,
+    role: &'a str,
+    key_fingerprint: Option<&'a str>,
+    source: &'a str,
+    target: &'a str,
+    result: &'a str,
+    detail: &'a str,
+) -> crate::store::NewAudit<'a> {
+    crate::store::NewAudit {
+        actor,
+        tenant,
+        role,
+        key_fingerprint,
+        source,
+        action: "login",
+        target,
+        result,
+        detail,
+    }
+}
+
+/// A login name as the client sent it, made safe to store and show: no control characters,
+/// at most 64 characters.
+fn shown_login(login: &str) -> String {
+    login
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }

@@ -22,7 +22,7 @@ mod views;
 pub use actor::Actor;
 pub use audit_trail::AuditQuery;
 pub use bootstrap::{BootstrapReport, InitialKeySource};
-pub use identity::LoginIdentity;
+pub use identity::{LoginCheck, LoginIdentity, LoginRefusal};
 pub use preflight::DeleteTarget;
 pub use sites::SiteCreate;
 pub use users::UserCreate;

@@ -7,7 +7,7 @@
 use super::exec::{self, ChannelIo};
 use super::tracker::CommandTracker;
 use crate::command::Invocation;
-use crate::service::{LoginIdentity, Services};
+use crate::service::{LoginCheck, LoginIdentity, Services};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId};
 use std::collections::HashMap;
@@ -61,18 +61,30 @@ impl Connection {
         }
     }
 
-    async fn identity_for(
-        &self,
-        login: &str,
-        key: &russh::keys::PublicKey,
-    ) -> Option<LoginIdentity> {
-        match self.shared.services.login_identity(login, key).await {
-            Ok(found) => found,
+    /// Checks a key for `login`; a refusal is recorded in the audit trail in the background
+    /// (the client learns nothing beyond "denied"). A lookup failure refuses.
+    async fn check_key(&self, login: &str, key: &russh::keys::PublicKey) -> Option<LoginIdentity> {
+        match self.shared.services.login_check(login, key).await {
+            Ok(LoginCheck::Accepted(identity)) => Some(identity),
+            Ok(refused) => {
+                tracing::info!(login, peer = %self.source(), "public key refused");
+                let services = self.shared.services.clone();
+                let (login, source) = (login.to_owned(), self.source());
+                tokio::spawn(
+                    async move { services.login_refused(&login, &refused, &source).await },
+                );
+                None
+            }
             Err(err) => {
                 tracing::error!(error = %err, "key lookup failed during login");
                 None
             }
         }
+    }
+
+    fn source(&self) -> String {
+        self.peer
+            .map_or_else(|| "unknown".into(), |p| p.to_string())
     }
 
     /// `ssh -p PORT panel@ADDRESS`, as the client reached us, for help examples.
@@ -130,7 +142,7 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(match self.identity_for(user, offer.public_key).await {
+        Ok(match self.check_key(user, offer.public_key).await {
             Some(_) => Auth::Accept,
             None => Auth::reject(),
         })
@@ -141,17 +153,15 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let Some(mut identity) = self.identity_for(user, key.public_key).await else {
-            tracing::info!(login = user, peer = ?self.peer, "public key refused");
+        let Some(mut identity) = self.check_key(user, key.public_key).await else {
             return Ok(Auth::reject());
         };
-        identity.actor.source = self
-            .peer
-            .map_or_else(|| "unknown".into(), |p| p.to_string());
+        identity.actor.source = self.source();
         tracing::info!(user = %identity.actor.user, source = %identity.actor.source, "login");
         let services = self.shared.services.clone();
-        let key_id = identity.key_id;
-        tokio::spawn(async move { services.key_used(key_id).await });
+        let (recorded, login) = (identity.clone(), user.to_owned());
+        // In the background: the login is not delayed by the audit write.
+        tokio::spawn(async move { services.login_succeeded(&recorded, &login).await });
         self.identity = Some(identity);
         Ok(Auth::Accept)
     }
