@@ -51,6 +51,11 @@ pub enum TotpMode {
 pub struct LimitsConfig {
     pub max_auth_attempts: u32,
     pub auth_rejection_ms: u64,
+    pub pre_auth_timeout_secs: u64,
+    pub max_unauthenticated_per_source: u32,
+    pub startups_begin: u32,
+    pub startups_rate: u32,
+    pub startups_full: u32,
     pub inactivity_timeout_secs: u64,
     pub keepalive_interval_secs: u64,
     pub shutdown_grace_secs: u64,
@@ -96,6 +101,11 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_auth_attempts: 6,
             auth_rejection_ms: 200,
+            pre_auth_timeout_secs: 30,
+            max_unauthenticated_per_source: 10,
+            startups_begin: 10,
+            startups_rate: 30,
+            startups_full: 100,
             inactivity_timeout_secs: 600,
             keepalive_interval_secs: 0,
             shutdown_grace_secs: 10,
@@ -261,6 +271,12 @@ impl Config {
         let l = &self.limits;
         for (key, value) in [
             ("limits.max_auth_attempts", u64::from(l.max_auth_attempts)),
+            ("limits.pre_auth_timeout_secs", l.pre_auth_timeout_secs),
+            (
+                "limits.max_unauthenticated_per_source",
+                u64::from(l.max_unauthenticated_per_source),
+            ),
+            ("limits.startups_full", u64::from(l.startups_full)),
             ("limits.inactivity_timeout_secs", l.inactivity_timeout_secs),
             ("limits.max_connections", u64::from(l.max_connections)),
             (
@@ -273,6 +289,12 @@ impl Config {
             if value == 0 {
                 return bad(key, "must be greater than 0".into());
             }
+        }
+        if l.startups_begin > l.startups_full || l.startups_rate > 100 {
+            return bad(
+                "limits.startups_begin",
+                "startups_begin must not exceed startups_full, and startups_rate is a percentage (0-100)".into(),
+            );
         }
         if crate::domain::PhpVersion::parse(&self.host.default_php).is_err() {
             return bad("host.default_php", "use MAJOR.MINOR, like 8.2".into());

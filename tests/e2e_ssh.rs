@@ -1971,3 +1971,90 @@ fn logins_and_refused_logins_are_audited_with_their_reason() {
         true
     );
 }
+
+/// A raw TCP connection to the daemon from `source` (a loopback address), reading the server's
+/// identification line when it comes. Returns the stream and whether a banner arrived.
+fn idle_connection(d: &Daemon, source: &str) -> (TcpStream, bool) {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let local: SocketAddr = format!("{source}:0").parse().expect("source address");
+    socket.bind(&local.into()).expect("bind the source address");
+    let server: SocketAddr = format!("127.0.0.1:{}", d.port())
+        .parse()
+        .expect("daemon address");
+    socket.connect(&server.into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 256];
+    let banner = matches!(stream.read(&mut buf), Ok(n) if n > 0 && buf.starts_with(b"SSH-2.0-"));
+    (stream, banner)
+}
+
+#[test]
+fn a_client_that_never_authenticates_is_dropped_at_the_deadline() {
+    let Some(d) = Daemon::builder()
+        .env("VIPANEL_LIMITS__PRE_AUTH_TIMEOUT_SECS", "1")
+        .start()
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let (mut silent, banner) = idle_connection(&d, "127.0.0.1");
+    assert!(banner, "the server speaks first");
+    let mut buf = [0u8; 64];
+    let closed =
+        matches!(silent.read(&mut buf), Ok(0)) || silent.read(&mut buf).is_ok_and(|n| n == 0);
+    let waited = started.elapsed();
+    assert!(closed, "the silent connection is closed");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    // A real login is not affected by the deadline once authenticated.
+    d.panel(&d.admin_key, &["whoami"]).expect(0);
+}
+
+#[test]
+fn one_flooding_source_cannot_lock_out_other_sources() {
+    let Some(d) = Daemon::builder()
+        .env("VIPANEL_LIMITS__MAX_UNAUTHENTICATED_PER_SOURCE", "3")
+        .start()
+    else {
+        return;
+    };
+    let held: Vec<TcpStream> = (0..3)
+        .map(|i| {
+            let (stream, banner) = idle_connection(&d, "127.0.0.2");
+            assert!(
+                banner,
+                "idle connection {i} from the flooding source is admitted"
+            );
+            stream
+        })
+        .collect();
+    let (_refused, banner) = idle_connection(&d, "127.0.0.2");
+    assert!(
+        !banner,
+        "a fourth pending connection from the same source is closed at once"
+    );
+    // Logins from another source still work while the flood holds its slots.
+    for _ in 0..3 {
+        d.panel(&d.admin_key, &["whoami"]).expect(0);
+    }
+    drop(held);
+    // Once the flood lets go, its source is admitted again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_again, banner) = idle_connection(&d, "127.0.0.2");
+        if banner {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the flooding source's slots were never freed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -21,6 +21,7 @@ const ALLOWED_ENV: [&str; 4] = ["TERM", "LANG", "NO_COLOR", "COLORTERM"];
 #[derive(Clone)]
 pub struct Shared {
     pub services: Services,
+    pub admission: std::sync::Arc<super::admission::Admission>,
     pub tracker: CommandTracker,
 }
 
@@ -31,6 +32,8 @@ pub struct Connection {
     local: Option<SocketAddr>,
     identity: Option<LoginIdentity>,
     channels: HashMap<ChannelId, ChannelState>,
+    /// This connection's pre-authentication slot, freed at authentication.
+    pending: std::sync::Arc<super::admission::Pending>,
 }
 
 struct ChannelState {
@@ -51,13 +54,19 @@ impl ChannelState {
 }
 
 impl Connection {
-    pub fn new(shared: Shared, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Connection {
+    pub fn new(
+        shared: Shared,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        pending: std::sync::Arc<super::admission::Pending>,
+    ) -> Connection {
         Connection {
             shared,
             peer,
             local,
             identity: None,
             channels: HashMap::new(),
+            pending,
         }
     }
 
@@ -163,6 +172,7 @@ impl russh::server::Handler for Connection {
         // In the background: the login is not delayed by the audit write.
         tokio::spawn(async move { services.login_succeeded(&recorded, &login).await });
         self.identity = Some(identity);
+        self.pending.authenticated();
         Ok(Auth::Accept)
     }
 

@@ -4,6 +4,7 @@
 //! This is a thin front end: it authenticates, binds an `Actor`, and hands command lines to the
 //! command layer. It holds no business logic.
 
+mod admission;
 mod exec;
 mod handler;
 pub mod host_key;
@@ -58,7 +59,9 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(
         usize::try_from(services.config.limits.max_connections).unwrap_or(256),
     ));
+    let pre_auth_deadline = Duration::from_secs(services.config.limits.pre_auth_timeout_secs);
     let shared = Shared {
+        admission: admission::Admission::new(&services.config.limits),
         services,
         tracker: CommandTracker::default(),
     };
@@ -80,20 +83,47 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        let pending = match shared.admission.admit(peer.ip(), rand::random::<f64>()) {
+            Ok(pending) => pending,
+            Err(why) => {
+                let pending = shared.admission.pending();
+                tracing::info!(%peer, ?why, pending, "too many unauthenticated connections; closing new one");
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
-        let handler = Connection::new(shared.clone(), Some(peer), local);
+        let handler = Connection::new(shared.clone(), Some(peer), local, pending.clone());
         let config = config.clone();
         tokio::spawn(async move {
-            match russh::server::run_stream(config, quick_ack::QuickAckStream::new(stream), handler)
+            let session = async move {
+                match russh::server::run_stream(
+                    config,
+                    quick_ack::QuickAckStream::new(stream),
+                    handler,
+                )
                 .await
-            {
-                Ok(session) => {
-                    if let Err(err) = session.await {
-                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                {
+                    Ok(session) => {
+                        if let Err(err) = session.await {
+                            tracing::debug!(%peer, error = %err, "connection ended with an error");
+                        }
+                    }
+                    Err(err) => tracing::debug!(%peer, error = %err, "handshake failed"),
+                }
+            };
+            tokio::pin!(session);
+            tokio::select! {
+                () = &mut session => {}
+                () = tokio::time::sleep(pre_auth_deadline) => {
+                    if pending.is_authenticated() {
+                        session.await;
+                    } else {
+                        // Dropping the session closes the socket.
+                        tracing::info!(%peer, "not authenticated before the deadline; closing");
                     }
                 }
-                Err(err) => tracing::debug!(%peer, error = %err, "handshake failed"),
             }
             drop(permit);
         });
