@@ -435,6 +435,18 @@ async fn audit_list_is_scoped_and_verify_is_for_admins() {
             names(&tenant, "tenant").iter().all(|t| t == "acme"),
             "{tenant}"
         );
+        // An admin's changes inside acme are recorded under acme, so its owners see them.
+        let targets = names(&tenant, "target");
+        for created in ["olive", "oscar", "vera"] {
+            assert!(
+                targets.contains(&created.to_owned()),
+                "{created} in {targets:?}"
+            );
+        }
+        assert!(
+            !targets.contains(&"bert".to_owned()),
+            "beta's user stays invisible"
+        );
         let creates = w
             .json(&w.admin, "audit list --action tenant.create --since 1h")
             .await;

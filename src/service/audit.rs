@@ -24,16 +24,19 @@ fn entry<'a>(
     }
 }
 
-/// Records a successful change inside its transaction.
+/// Records a successful change inside its transaction, under the tenant the change concerns (so
+/// that tenant's owners see what an admin did to it).
 pub(super) async fn record_ok(
     tx: &mut Tx,
     actor: &Actor,
+    tenant: &str,
     action: &str,
     target: &str,
     detail: &str,
 ) -> Result<()> {
-    tx.append_audit(&entry(actor, action, target, "ok", detail))
-        .await
+    let mut row = entry(actor, action, target, "ok", detail);
+    row.tenant = tenant;
+    tx.append_audit(&row).await
 }
 
 impl Services {

@@ -70,7 +70,15 @@ impl Services {
         let public: Vec<SshPublicKey> = keys.iter().map(|(k, _)| k.clone()).collect();
         super::keys::insert_keys(&mut tx, user_id, &public).await?;
         let detail = format!("first start; keys={}", keys.len());
-        record_ok(&mut tx, &actor, "user.create", BOOTSTRAP_ADMIN, &detail).await?;
+        record_ok(
+            &mut tx,
+            &actor,
+            SYSTEM_TENANT,
+            "user.create",
+            BOOTSTRAP_ADMIN,
+            &detail,
+        )
+        .await?;
         tx.commit().await?;
         report.created_admin = true;
         report.keys = keys

@@ -66,7 +66,15 @@ impl Services {
             let added = insert_keys(&mut tx, subject.id, keys).await?;
             for fingerprint in &added {
                 let detail = format!("fingerprint={fingerprint}");
-                record_ok(&mut tx, actor, "key.add", &subject.name, &detail).await?;
+                record_ok(
+                    &mut tx,
+                    actor,
+                    &subject.tenant,
+                    "key.add",
+                    &subject.name,
+                    &detail,
+                )
+                .await?;
             }
             tx.commit().await?;
             let mut result = Vec::new();
@@ -107,6 +115,7 @@ impl Services {
             record_ok(
                 &mut tx,
                 actor,
+                &row.tenant,
                 "key.remove",
                 fingerprint,
                 &format!("user={}", row.user),

@@ -118,7 +118,15 @@ impl Services {
             })
             .await?;
             let detail = format!("tenant={tenant} type={} server={LOCAL_SERVER}", req.kind);
-            record_ok(&mut tx, actor, "site.create", domain.as_str(), &detail).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                &tenant,
+                "site.create",
+                domain.as_str(),
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
             self.site_show(actor, &domain).await
         })
@@ -146,7 +154,15 @@ impl Services {
             let mut tx = self.db.begin().await?;
             tx.delete_site(row.id).await?;
             let detail = format!("tenant={} purge={purge}", row.tenant);
-            record_ok(&mut tx, actor, "site.delete", domain.as_str(), &detail).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                &row.tenant,
+                "site.delete",
+                domain.as_str(),
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
             Ok(Site::from(row))
         })

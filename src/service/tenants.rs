@@ -55,7 +55,15 @@ impl Services {
             }
             let mut tx = self.db.begin().await?;
             tx.insert_tenant(name.as_str()).await?;
-            record_ok(&mut tx, actor, "tenant.create", name.as_str(), "").await?;
+            record_ok(
+                &mut tx,
+                actor,
+                name.as_str(),
+                "tenant.create",
+                name.as_str(),
+                "",
+            )
+            .await?;
             tx.commit().await?;
             self.tenant_show(actor, name).await
         })
@@ -90,7 +98,15 @@ impl Services {
             }
             let mut tx = self.db.begin().await?;
             tx.delete_tenant(row.id).await?;
-            record_ok(&mut tx, actor, "tenant.delete", name.as_str(), "").await?;
+            record_ok(
+                &mut tx,
+                actor,
+                name.as_str(),
+                "tenant.delete",
+                name.as_str(),
+                "",
+            )
+            .await?;
             tx.commit().await?;
             Ok(Tenant::from(row))
         })

@@ -93,7 +93,15 @@ impl Services {
                 req.role,
                 fingerprints.len()
             );
-            record_ok(&mut tx, actor, "user.create", name.as_str(), &detail).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                &tenant,
+                "user.create",
+                name.as_str(),
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
             let user = self.user_show(actor, &name).await?;
             Ok(CreatedUser {
@@ -118,6 +126,7 @@ impl Services {
             record_ok(
                 &mut tx,
                 actor,
+                &row.tenant,
                 "user.delete",
                 name.as_str(),
                 &format!("tenant={}", row.tenant),
@@ -137,7 +146,15 @@ impl Services {
             let mut tx = self.db.begin().await?;
             tx.set_user_role(row.id, role.as_str()).await?;
             let detail = format!("{} -> {role}", row.role);
-            record_ok(&mut tx, actor, "user.role", name.as_str(), &detail).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                &row.tenant,
+                "user.role",
+                name.as_str(),
+                &detail,
+            )
+            .await?;
             tx.commit().await?;
             self.user_show(actor, name).await
         })
@@ -159,7 +176,7 @@ impl Services {
                 ));
             }
             tx.set_user_locked(row.id, locked).await?;
-            record_ok(&mut tx, actor, action, name.as_str(), "").await?;
+            record_ok(&mut tx, actor, &row.tenant, action, name.as_str(), "").await?;
             tx.commit().await?;
             self.user_show(actor, name).await
         })

@@ -10,6 +10,7 @@ pub struct KeyRow {
     pub user_id: i64,
     pub user: String,
     pub tenant_id: i64,
+    pub tenant: String,
     pub fingerprint: String,
     pub algorithm: String,
     pub public_key: String,
@@ -43,9 +44,9 @@ pub struct NewKey<'a> {
 /// The common SELECT of this table group, as a literal for `concat!`.
 macro_rules! select {
     () => {
-        "SELECT k.id, k.user_id, u.name AS \"user\", u.tenant_id, k.fingerprint,
+        "SELECT k.id, k.user_id, u.name AS \"user\", u.tenant_id, t.name AS tenant, k.fingerprint,
         k.algorithm, k.public_key, k.comment, k.created_at, k.last_used_at
-    FROM ssh_keys k JOIN users u ON u.id = k.user_id"
+    FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN tenants t ON t.id = u.tenant_id"
     };
 }
 
