@@ -589,23 +589,30 @@ impl Daemon {
         }
     }
 
-    /// Every row of `audit_log`, oldest first, read straight from the SQLite database.
-    /// Runs raw SQL statements on the daemon's SQLite file, as someone with access to the file
-    /// could (for tamper tests). Returns the first error, if any.
-    pub fn raw_sql(&self, statements: &[&str]) -> Result<(), String> {
+    /// A runtime and a connection to the daemon's SQLite file, as anyone with the file has.
+    fn open_db(&self) -> (tokio::runtime::Runtime, sqlx::SqliteConnection) {
         use sqlx::ConnectOptions;
         let path = self.db_path();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio runtime");
-        rt.block_on(async {
-            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        let conn = rt.block_on(async {
+            sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&path)
                 .busy_timeout(Duration::from_secs(10))
                 .connect()
                 .await
-                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()))
+        });
+        (rt, conn)
+    }
+
+    /// Runs raw SQL statements on the daemon's SQLite file, as someone with access to the file
+    /// could (for tamper tests). Returns the first error, if any.
+    pub fn raw_sql(&self, statements: &[&str]) -> Result<(), String> {
+        let (rt, mut conn) = self.open_db();
+        rt.block_on(async {
             for sql in statements {
                 sqlx::query(sqlx::AssertSqlSafe(*sql))
                     .execute(&mut conn)
@@ -616,20 +623,11 @@ impl Daemon {
         })
     }
 
+    /// Every row of `audit_log`, oldest first, read straight from the SQLite database.
     pub fn audit_rows(&self) -> Vec<AuditRow> {
-        use sqlx::{ConnectOptions, Row};
-        let path = self.db_path();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        use sqlx::Row;
+        let (rt, mut conn) = self.open_db();
         rt.block_on(async {
-            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&path)
-                .busy_timeout(Duration::from_secs(10))
-                .connect()
-                .await
-                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
             let rows = sqlx::query(
                 "SELECT actor, tenant, role, key_fingerprint, source, action, target, result, detail
                  FROM audit_log ORDER BY id",
