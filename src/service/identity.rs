@@ -1,7 +1,7 @@
 //! Login lookups for the SSH layer: which user a verified key belongs to, and `whoami`.
 
 use super::{Actor, Services, WhoAmI};
-use crate::domain::{Role, SshPublicKey};
+use crate::domain::Role;
 use crate::error::{Error, Result};
 
 /// The SSH login name that means "whoever owns the key".
@@ -46,14 +46,10 @@ pub enum LoginCheck {
 }
 
 impl Services {
-    /// Checks a key offered under SSH login name `login`: it must be registered, its user not
-    /// locked, and `login` must be `panel` or that user's own name.
-    pub async fn login_check(
-        &self,
-        login: &str,
-        key: &russh::keys::PublicKey,
-    ) -> Result<LoginCheck> {
-        let fingerprint = SshPublicKey::fingerprint_of(key);
+    /// Checks a key (by its SHA-256 fingerprint) offered under SSH login name `login`: it must
+    /// be registered, its user not locked, and `login` must be `panel` or that user's own name.
+    pub async fn login_check(&self, login: &str, fingerprint: &str) -> Result<LoginCheck> {
+        let fingerprint = fingerprint.to_owned();
         let Some(owner) = self.db.key_owner(&fingerprint).await? else {
             return Ok(LoginCheck::Refused {
                 reason: LoginRefusal::UnknownKey,
@@ -91,6 +87,10 @@ impl Services {
 
     /// Records a successful login (audit row, key's last use). Best effort: a failure is logged.
     pub async fn login_succeeded(&self, identity: &LoginIdentity, login: &str) {
+        // The key's last use first: a one-row update that `key list` shows.
+        if let Err(err) = self.db.touch_key(identity.key_id).await {
+            tracing::warn!(error = %err, "cannot record key use");
+        }
         let actor = &identity.actor;
         let detail = format!("login={}", shown_login(login));
         let entry = audit_entry(
@@ -105,9 +105,6 @@ impl Services {
         );
         if let Err(err) = self.db.append_audit(&entry).await {
             tracing::error!(error = %err, "cannot record a login in the audit trail");
-        }
-        if let Err(err) = self.db.touch_key(identity.key_id).await {
-            tracing::warn!(error = %err, "cannot record key use");
         }
     }
 

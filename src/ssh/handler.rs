@@ -73,7 +73,8 @@ impl Connection {
     /// Checks a key for `login`; a refusal is recorded in the audit trail in the background
     /// (the client learns nothing beyond "denied"). A lookup failure refuses.
     async fn check_key(&self, login: &str, key: &russh::keys::PublicKey) -> Option<LoginIdentity> {
-        match self.shared.services.login_check(login, key).await {
+        let fingerprint = crate::domain::SshPublicKey::fingerprint_of(key);
+        match self.shared.services.login_check(login, &fingerprint).await {
             Ok(LoginCheck::Accepted(identity)) => Some(identity),
             Ok(refused) => {
                 tracing::info!(login, peer = %self.source(), "public key refused");
