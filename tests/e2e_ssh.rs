@@ -1083,7 +1083,15 @@ fn json_output_of_every_list_and_show_command_parses() {
         assert_fields(key, KEY_FIELDS);
         assert_time(key, "created_at");
     }
-    let mine = d.ssh_json(&bob, &["key", "list", "--user", "bob"]);
+    // A key's last use is recorded in the background after its login: wait (bounded) for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mine = loop {
+        let mine = d.ssh_json(&bob, &["key", "list", "--user", "bob"]);
+        if mine[0]["last_used_at"].is_string() || Instant::now() > deadline {
+            break mine;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(field_values(&mine, "fingerprint"), vec![bob.fingerprint()]);
     assert_eq!(mine[0]["algorithm"], "ssh-ed25519");
     assert_eq!(mine[0]["comment"], "bob@e2e");
@@ -1491,21 +1499,8 @@ fn sftp_subsystem_is_refused() {
                 "-i",
             ])
             .arg(&a.private)
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "IdentityAgent=none",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "panel@127.0.0.1",
-            ])
+            .args(support::CLIENT_OPTIONS)
+            .arg("panel@127.0.0.1")
             .stdin(std::process::Stdio::null())
             .output()
             .expect("run sftp");

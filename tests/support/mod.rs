@@ -156,6 +156,23 @@ pub fn remote_line(words: &[&str]) -> String {
     shell_words::join(words)
 }
 
+/// The OpenSSH client options every test connection uses (also for `sftp`): this key only, no
+/// agent, no host-key prompts, no password prompts, quiet.
+pub const CLIENT_OPTIONS: [&str; 12] = [
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "IdentityAgent=none",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+];
+
 /// Extra settings for a daemon.
 #[derive(Debug, Default, Clone)]
 pub struct DaemonBuilder {
@@ -380,22 +397,8 @@ impl Daemon {
         let mut cmd = Command::new("ssh");
         cmd.args(["-F", "/dev/null", "-p", &self.port.to_string(), "-i"])
             .arg(&key.private)
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "IdentityAgent=none",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=20",
-            ]);
+            .args(CLIENT_OPTIONS)
+            .args(["-o", "ConnectTimeout=20"]);
         // No connection sharing, unless the caller passes its own ControlPath (a [`Master`]).
         if !options.iter().any(|o| o.starts_with("ControlPath=")) {
             cmd.args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
