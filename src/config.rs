@@ -37,6 +37,14 @@ pub struct Config {
 #[serde(default)]
 pub struct AuthConfig {
     pub totp: TotpMode,
+    pub secret_key_file: String,
+    pub lockout_failures: u32,
+    pub lockout_window_secs: u64,
+    pub lockout_secs: u64,
+    pub code_failure_delay_ms: u64,
+    pub enroll_code_ttl_secs: u64,
+    pub enrollment_timeout_secs: u64,
+    pub issuer: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +99,15 @@ impl Default for Config {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            totp: TotpMode::Off,
+            totp: TotpMode::Required,
+            secret_key_file: String::new(),
+            lockout_failures: 5,
+            lockout_window_secs: 900,
+            lockout_secs: 900,
+            code_failure_delay_ms: 1000,
+            enroll_code_ttl_secs: 86400,
+            enrollment_timeout_secs: 300,
+            issuer: "vipanel".into(),
         }
     }
 }
@@ -100,9 +116,9 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_auth_attempts: 6,
-            auth_rejection_ms: 200,
+            auth_rejection_ms: 10,
             pre_auth_timeout_secs: 30,
-            max_unauthenticated_per_source: 10,
+            max_unauthenticated_per_source: 5,
             startups_begin: 10,
             startups_rate: 30,
             startups_full: 100,
@@ -271,6 +287,17 @@ impl Config {
         let l = &self.limits;
         for (key, value) in [
             ("limits.max_auth_attempts", u64::from(l.max_auth_attempts)),
+            (
+                "auth.lockout_failures",
+                u64::from(self.auth.lockout_failures),
+            ),
+            ("auth.lockout_window_secs", self.auth.lockout_window_secs),
+            ("auth.lockout_secs", self.auth.lockout_secs),
+            ("auth.enroll_code_ttl_secs", self.auth.enroll_code_ttl_secs),
+            (
+                "auth.enrollment_timeout_secs",
+                self.auth.enrollment_timeout_secs,
+            ),
             ("limits.pre_auth_timeout_secs", l.pre_auth_timeout_secs),
             (
                 "limits.max_unauthenticated_per_source",
@@ -296,6 +323,17 @@ impl Config {
                 "startups_begin must not exceed startups_full, and startups_rate is a percentage (0-100)".into(),
             );
         }
+        let issuer = &self.auth.issuer;
+        if issuer.is_empty()
+            || issuer.len() > 64
+            || issuer.contains(':')
+            || issuer.chars().any(char::is_control)
+        {
+            return bad(
+                "auth.issuer",
+                "use a short name without ':' (it names the panel in authenticator apps)".into(),
+            );
+        }
         if crate::domain::PhpVersion::parse(&self.host.default_php).is_err() {
             return bad("host.default_php", "use MAJOR.MINOR, like 8.2".into());
         }
@@ -308,6 +346,15 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("vipanel.db").display())
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// Where the secret key that encrypts TOTP secrets lives.
+    pub fn secret_key_path(&self) -> PathBuf {
+        if self.auth.secret_key_file.is_empty() {
+            self.data_dir.join("secret.key")
+        } else {
+            PathBuf::from(&self.auth.secret_key_file)
         }
     }
 

@@ -18,7 +18,7 @@ fn audit<'a>(action: &'a str, target: &'a str, result: &'a str) -> NewAudit<'a> 
         action,
         target,
         result,
-        detail: "",
+        ..NewAudit::default()
     }
 }
 

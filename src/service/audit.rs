@@ -21,6 +21,7 @@ fn entry<'a>(
         target,
         result,
         detail,
+        ..NewAudit::default()
     }
 }
 

@@ -192,6 +192,7 @@ fn audit_entry<'a>(
         target,
         result,
         detail,
+        ..Default::default()
     }
 }
 

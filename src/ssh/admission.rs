@@ -110,6 +110,11 @@ impl Pending {
     pub fn is_authenticated(&self) -> bool {
         self.released.load(Ordering::SeqCst)
     }
+
+    /// An authentication attempt on this connection failed (a refused key, a wrong code).
+    /// Counted towards the source's penalty when the connection ends unauthenticated.
+    #[allow(dead_code)] // wired in by the penalties work
+    pub fn auth_failed(&self) {}
 }
 
 impl Drop for Pending {

@@ -92,6 +92,18 @@ impl Connection {
         }
     }
 
+    /// The connection is fully authenticated as `identity` (every required step passed):
+    /// records the login, frees the pre-authentication slot and binds the identity.
+    fn authenticated(&mut self, identity: LoginIdentity, login: &str) {
+        tracing::info!(user = %identity.actor.user, source = %identity.actor.source, "login");
+        let services = self.shared.services.clone();
+        let (recorded, login) = (identity.clone(), login.to_owned());
+        // In the background: the login is not delayed by the audit write.
+        tokio::spawn(async move { services.login_succeeded(&recorded, &login).await });
+        self.identity = Some(identity);
+        self.pending.authenticated();
+    }
+
     fn source(&self) -> String {
         self.peer
             .map_or_else(|| "unknown".into(), |p| p.to_string())
@@ -167,13 +179,7 @@ impl russh::server::Handler for Connection {
             return Ok(Auth::reject());
         };
         identity.actor.source = self.source();
-        tracing::info!(user = %identity.actor.user, source = %identity.actor.source, "login");
-        let services = self.shared.services.clone();
-        let (recorded, login) = (identity.clone(), user.to_owned());
-        // In the background: the login is not delayed by the audit write.
-        tokio::spawn(async move { services.login_succeeded(&recorded, &login).await });
-        self.identity = Some(identity);
-        self.pending.authenticated();
+        self.authenticated(identity, user);
         Ok(Auth::Accept)
     }
 

@@ -18,6 +18,9 @@ pub struct AuditRow {
     pub target: String,
     pub result: String,
     pub detail: String,
+    pub command: Option<String>,
+    pub exit_code: Option<i32>,
+    pub flag: String,
     pub seq: i64,
     pub prev_hash: String,
     pub hash: String,
@@ -37,12 +40,15 @@ impl AuditRow {
             target: &self.target,
             result: &self.result,
             detail: &self.detail,
+            command: self.command.as_deref(),
+            exit_code: self.exit_code,
+            flag: &self.flag,
         }
     }
 }
 
-/// A row to append.
-#[derive(Debug, Clone)]
+/// A row to append. Build it with `..NewAudit::default()` so new fields need no edits.
+#[derive(Debug, Clone, Default)]
 pub struct NewAudit<'a> {
     pub actor: &'a str,
     pub tenant: &'a str,
@@ -53,11 +59,16 @@ pub struct NewAudit<'a> {
     pub target: &'a str,
     pub result: &'a str,
     pub detail: &'a str,
+    /// The command line with secrets masked, for a command's row.
+    pub command: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    /// Why the row is suspicious (`audit list --suspicious`), or empty.
+    pub flag: &'a str,
 }
 
 const INSERT: &str = "INSERT INTO audit_log (at, actor, tenant, role, key_fingerprint, source,
-        action, target, result, detail, seq, prev_hash, hash)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        action, target, result, detail, command, exit_code, flag, seq, prev_hash, hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 /// Serialises appends on PostgreSQL for the rest of the transaction, so the chain never forks
 /// (SQLite write transactions already hold the database's write lock: BEGIN IMMEDIATE).
@@ -93,7 +104,7 @@ impl Db {
 
     pub async fn audit_query(&self, f: &AuditFilter<'_>, limit: i64) -> Result<Vec<AuditRow>> {
         let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
-                result, detail, seq, prev_hash, hash FROM audit_log
+                result, detail, command, exit_code, flag, seq, prev_hash, hash FROM audit_log
             WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR actor = $2)
               AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4)
             ORDER BY seq DESC LIMIT $5";
@@ -107,7 +118,7 @@ impl Db {
     pub async fn verify_audit_chain(&self) -> Result<AuditVerdict> {
         const PAGE: i64 = 1000;
         let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
-                result, detail, seq, prev_hash, hash FROM audit_log
+                result, detail, command, exit_code, flag, seq, prev_hash, hash FROM audit_log
             WHERE seq > $1 ORDER BY seq LIMIT $2";
         let (mut last_seq, mut last_hash, mut checked) = (0_i64, String::new(), 0_i64);
         loop {
@@ -178,12 +189,16 @@ impl Tx {
                 target: entry.target,
                 result: entry.result,
                 detail: entry.detail,
+                command: entry.command,
+                exit_code: entry.exit_code,
+                flag: entry.flag,
             },
         );
         on_tx!(self, c => sqlx::query(INSERT)
             .bind(at).bind(entry.actor).bind(entry.tenant).bind(entry.role)
             .bind(entry.key_fingerprint).bind(entry.source).bind(entry.action)
             .bind(entry.target).bind(entry.result).bind(entry.detail)
+            .bind(entry.command).bind(entry.exit_code).bind(entry.flag)
             .bind(seq).bind(&prev_hash).bind(&hash)
             .execute(c).await.map(drop))?;
         Ok(())

@@ -21,11 +21,20 @@ pub struct ChainFields<'a> {
     pub target: &'a str,
     pub result: &'a str,
     pub detail: &'a str,
+    /// The command line (secrets masked), when the row records a command.
+    pub command: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    /// Why the row is suspicious, or empty.
+    pub flag: &'a str,
 }
 
 /// Hex SHA-256 of `prev_hash` and the canonical row.
+///
+/// Rows written before schema v2 have no command, exit code or flag; their canonical form is
+/// the first eleven fields only, so they keep verifying. Any row that has one of the three is
+/// hashed with all fourteen.
 pub fn chain_hash(prev_hash: &str, row: &ChainFields<'_>) -> String {
-    let canonical = serde_json::json!([
+    let mut canonical = serde_json::json!([
         row.seq,
         row.at.timestamp_micros(),
         row.actor,
@@ -38,6 +47,13 @@ pub fn chain_hash(prev_hash: &str, row: &ChainFields<'_>) -> String {
         row.result,
         row.detail,
     ]);
+    if row.command.is_some() || row.exit_code.is_some() || !row.flag.is_empty() {
+        if let Some(fields) = canonical.as_array_mut() {
+            fields.push(row.command.into());
+            fields.push(row.exit_code.into());
+            fields.push(row.flag.into());
+        }
+    }
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
@@ -66,6 +82,9 @@ mod tests {
             target: "acme",
             result: "ok",
             detail,
+            command: None,
+            exit_code: None,
+            flag: "",
         }
     }
 
@@ -76,5 +95,16 @@ mod tests {
         assert_eq!(base, chain_hash("", &row("")), "deterministic");
         assert_ne!(base, chain_hash("", &row("x")));
         assert_ne!(base, chain_hash("00", &row("")));
+        let with_command = ChainFields {
+            command: Some("site create a.example"),
+            exit_code: Some(0),
+            ..row("")
+        };
+        assert_ne!(base, chain_hash("", &with_command));
+        let flagged = ChainFields {
+            flag: "new network",
+            ..row("")
+        };
+        assert_ne!(base, chain_hash("", &flagged));
     }
 }
