@@ -528,13 +528,13 @@ mod tests {
     #[test]
     fn masks_passwords() {
         assert_eq!(
-            mask_url_password("postgres://u:secret@h:5432/db"),
+            mask_url_password("postgres://u:hunter2@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
         let c = Config {
-            database_url: "postgres://u:secret@h/db".into(),
+            database_url: "postgres://u:hunter2@h/db".into(),
             ..Default::default()
         };
-        assert!(!c.to_masked_toml().contains("secret"));
+        assert!(!c.to_masked_toml().contains("hunter2"));
     }
 }

@@ -74,12 +74,6 @@ pub fn report_bootstrap(report: &BootstrapReport) {
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains running commands.
 pub async fn serve(config: Config) -> Result<()> {
-    if config.auth.totp == TotpMode::Required {
-        anyhow::bail!(crate::error::Error::invalid(
-            "auth.totp = \"required\" is not available in this version yet (TOTP login is planned); \
-             set auth.totp = \"off\" to run with key-only logins"
-        ));
-    }
     if config.auth.totp == TotpMode::Off {
         tracing::warn!(
             "auth.totp = \"off\": logins need only an SSH key. Use this for development and tests only."
@@ -88,6 +82,8 @@ pub async fn serve(config: Config) -> Result<()> {
     let db = open_database(&config).await?;
     let config = Arc::new(config);
     let services = Services::new(db.clone(), config.clone());
+    // Now rather than at the first enrollment: a bad key file is a start-up error (exit 5).
+    services.secret_key()?;
     report_bootstrap(&services.bootstrap(&initial_key_source()).await?);
     let (host_key, created) = crate::ssh::host_key::load_or_create(&config.host_key_path())?;
     if created {

@@ -5,10 +5,12 @@ use super::io::{CommandIo, Invocation};
 use super::output::{self, Format, Outcome, Rendered, done, list, object};
 use super::tree::*;
 use crate::domain::{
-    DomainName, Name, PhpVersion, Role, SiteKind, SshPublicKey, Upstream, parse_age,
+    DomainName, Name, PhpVersion, Role, SiteKind, SourceNets, SshPublicKey, Upstream, parse_age,
 };
 use crate::error::{Error, Result};
-use crate::service::{Actor, AuditQuery, DeleteTarget, Services, SiteCreate, UserCreate};
+use crate::service::{
+    Actor, AuditQuery, DeleteTarget, KeyOptions, Services, SiteCreate, UserCreate,
+};
 use clap::FromArgMatches;
 
 const TENANT_COLUMNS: &[&str] = &["name", "users", "sites", "created_at"];
@@ -18,6 +20,7 @@ const KEY_COLUMNS: &[&str] = &[
     "user",
     "algorithm",
     "comment",
+    "automation",
     "last_used_at",
 ];
 const SITE_COLUMNS: &[&str] = &[
@@ -67,8 +70,9 @@ async fn execute<I: CommandIo>(
         Command::Help { words } => Ok(Rendered::Text(help::help_for(&invocation.prefix, &words)?)),
         Command::Dashboard => Ok(object(&services.dashboard(actor).await?)),
         Command::Tenant(cmd) => tenant(services, actor, cmd, io).await,
-        Command::User(cmd) => user(services, actor, cmd, io).await,
+        Command::User(cmd) => user(services, actor, cmd, io, format).await,
         Command::Key(cmd) => key(services, actor, cmd, io).await,
+        Command::Totp(cmd) => super::second_factor::totp(services, actor, cmd, format).await,
         Command::Site(cmd) => site(services, actor, cmd, io).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
         Command::Audit(cmd) => audit(services, actor, cmd).await,
@@ -132,6 +136,7 @@ async fn user<I: CommandIo>(
     actor: &Actor,
     cmd: UserCommand,
     io: &mut I,
+    format: Format,
 ) -> Result<Rendered> {
     match cmd {
         UserCommand::List { tenant } => {
@@ -185,6 +190,10 @@ async fn user<I: CommandIo>(
         UserCommand::Unlock { name } => Ok(object(
             &s.user_set_locked(actor, &user_name(&name)?, false).await?,
         )),
+        UserCommand::EnrollCode { name } => Ok(super::second_factor::enroll_code(
+            &s.user_enroll_code(actor, &user_name(&name)?).await?,
+            format,
+        )),
     }
 }
 
@@ -203,8 +212,23 @@ async fn key<I: CommandIo>(
                 "no keys",
             ))
         }
-        KeyCommand::Add { user, key } => {
+        KeyCommand::Add {
+            user,
+            key,
+            automation,
+            from,
+            role,
+        } => {
             let user = user.as_deref().map(user_name).transpose()?;
+            let options = match (automation, from) {
+                (true, Some(from)) => KeyOptions {
+                    automation: Some((
+                        SourceNets::parse(&from)?,
+                        role.as_deref().map(Role::parse).transpose()?,
+                    )),
+                },
+                _ => KeyOptions::default(),
+            };
             let text = if key.is_empty() {
                 let limit = usize::try_from(s.config.limits.max_stdin_bytes).unwrap_or(usize::MAX);
                 let bytes = io.read_stdin(limit).await?;
@@ -220,7 +244,7 @@ async fn key<I: CommandIo>(
             }
             let keys = SshPublicKey::parse_many(&text)?;
             Ok(list(
-                &s.key_add(actor, user.as_ref(), &keys).await?,
+                &s.key_add(actor, user.as_ref(), &keys, &options).await?,
                 KEY_COLUMNS,
                 "no keys added",
             ))

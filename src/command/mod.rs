@@ -7,6 +7,7 @@ mod dispatch;
 mod help;
 mod io;
 pub mod output;
+mod second_factor;
 mod tree;
 
 pub use dispatch::run;

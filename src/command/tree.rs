@@ -62,6 +62,9 @@ pub enum Command {
     /// SSH public keys. Everyone manages its own; owners those of their tenant.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Your authenticator (TOTP), recovery codes; resetting another user's (owners, admins).
+    #[command(subcommand)]
+    Totp(TotpCommand),
     /// Websites (nginx vhosts with PHP-FPM, static files or a reverse proxy).
     #[command(subcommand)]
     Site(SiteCommand),
@@ -139,8 +142,36 @@ pub enum UserCommand {
     Role { name: String, role: String },
     /// Lock a user: its keys stop working until it is unlocked.
     Lock { name: String },
-    /// Unlock a locked user.
+    /// Unlock a user: lifts a lock and a lockout after too many wrong codes.
     Unlock { name: String },
+    /// Issue a new one-time enrollment code for a user without an authenticator (shown once;
+    /// the previous code stops working).
+    #[command(
+        name = "enroll-code",
+        after_help = "Example:\n  {prefix} user enroll-code alice\n\n\
+        Give the code to the user; at its first interactive login (`ssh -t …`) it types the code,\n\
+        scans the QR code with an authenticator app and confirms with one code."
+    )]
+    EnrollCode { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Set up a new authenticator secret (active at once) with new recovery codes: yours, or
+    /// (admins) another user's for provisioning. Prints the secret and otpauth URI once.
+    #[command(
+        after_help = "Examples:\n  {prefix} totp enroll\n  {prefix} totp enroll alice -o json\n\n\
+        The old secret and recovery codes stop working at once: add the new secret to your app\n\
+        before you log out."
+    )]
+    Enroll { user: Option<String> },
+    /// Remove a user's authenticator and recovery codes and issue a new enrollment code, so it
+    /// enrolls again at its next login (owners in their tenant, admins).
+    #[command(after_help = "Example:\n  {prefix} totp reset alice")]
+    Reset { user: String },
+    /// Replace your recovery codes with ten new ones (shown once).
+    #[command(name = "recovery-codes")]
+    RecoveryCodes,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,12 +185,22 @@ pub enum KeyCommand {
     /// Add public keys, from the argument or from standard input.
     #[command(
         after_help = "Examples:\n  {prefix} key add < ~/.ssh/id_ed25519.pub\n  \
-        {prefix} key add --user bob < bob.pub\n  {prefix} key add ssh-ed25519 AAAA… me@laptop"
+        {prefix} key add --user bob < bob.pub\n  {prefix} key add ssh-ed25519 AAAA… me@laptop\n  \
+        {prefix} key add --automation --from 192.0.2.0/24 --role operator < ci.pub"
     )]
     Add {
         /// Add the key to this user (owners and admins; default: you).
         #[arg(long)]
         user: Option<String>,
+        /// An automation key (CI, cron): no verification code, usable only from --from.
+        #[arg(long, requires = "from")]
+        automation: bool,
+        /// Networks the automation key may log in from: CIDRs or addresses, comma separated.
+        #[arg(long, requires = "automation", value_name = "CIDR[,CIDR…]")]
+        from: Option<String>,
+        /// The highest role the automation key acts with (never above its user's).
+        #[arg(long, requires = "automation")]
+        role: Option<String>,
         /// The public key; read from standard input when absent.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         key: Vec<String>,

@@ -1,4 +1,5 @@
-//! Validated values shared by every layer: names, domains, roles, SSH keys, site settings.
+//! Validated values shared by every layer: names, domains, roles, SSH keys, site settings,
+//! source networks.
 //!
 //! Each type is parsed once at the edge (command arguments, config, database rows) and trusted
 //! after. Nothing in here touches the database, the network or the host.
@@ -9,6 +10,7 @@ mod name;
 mod public_key;
 mod role;
 mod site_kind;
+mod source_nets;
 
 pub use age::parse_age;
 pub use domain_name::DomainName;
@@ -17,3 +19,4 @@ pub use name::Name;
 pub use public_key::SshPublicKey;
 pub use role::Role;
 pub use site_kind::{PhpVersion, SiteKind, Upstream};
+pub use source_nets::SourceNets;

@@ -68,7 +68,9 @@ impl Services {
             .insert_user(tenant_id, BOOTSTRAP_ADMIN, Role::Admin.as_str())
             .await?;
         let public: Vec<SshPublicKey> = keys.iter().map(|(k, _)| k.clone()).collect();
-        super::keys::insert_keys(&mut tx, user_id, &public).await?;
+        super::keys::insert_keys(&mut tx, user_id, &public, &Default::default()).await?;
+        // The first admin enrolls its authenticator at its first login, without a code.
+        self.allow_first_enrollment(&mut tx, user_id).await?;
         let detail = format!("first start; keys={}", keys.len());
         record_ok(
             &mut tx,

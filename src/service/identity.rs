@@ -1,17 +1,33 @@
-//! Login lookups for the SSH layer: which user a verified key belongs to, and `whoami`.
+//! Login lookups for the SSH layer: which user a verified key belongs to, which second step it
+//! still needs, and `whoami`.
 
 use super::{Actor, Services, WhoAmI};
-use crate::domain::Role;
+use crate::config::TotpMode;
+use crate::domain::{Role, SourceNets};
 use crate::error::{Error, Result};
+use crate::store::KeyOwnerRow;
+use std::net::IpAddr;
 
 /// The SSH login name that means "whoever owns the key".
 pub const PANEL_LOGIN: &str = "panel";
 
-/// Who a key logs in as, before the source address is known.
+/// Who a key logs in as, and what it still has to pass.
 #[derive(Debug, Clone)]
 pub struct LoginIdentity {
     pub key_id: i64,
     pub actor: Actor,
+    pub second_step: SecondStep,
+}
+
+/// The login step after a good key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStep {
+    /// None: `auth.totp = "off"`, or an automation key from an allowed source.
+    None,
+    /// A TOTP (or recovery) code, through keyboard-interactive.
+    Code,
+    /// The user has no authenticator yet: it must enroll before any command runs.
+    Enroll,
 }
 
 /// Why a key was refused at login; recorded in the audit trail, never told to the client.
@@ -21,6 +37,8 @@ pub enum LoginRefusal {
     /// The key is registered, but the login name is neither `panel` nor its owner's name.
     OtherUsersKey,
     UserLocked,
+    /// An automation key used from outside its `--from` networks.
+    SourceNotAllowed,
 }
 
 impl LoginRefusal {
@@ -29,6 +47,9 @@ impl LoginRefusal {
             LoginRefusal::UnknownKey => "unknown key",
             LoginRefusal::OtherUsersKey => "key of another user",
             LoginRefusal::UserLocked => "user locked",
+            LoginRefusal::SourceNotAllowed => {
+                "automation key used from a source outside its --from"
+            }
         }
     }
 }
@@ -46,9 +67,15 @@ pub enum LoginCheck {
 }
 
 impl Services {
-    /// Checks a key (by its SHA-256 fingerprint) offered under SSH login name `login`: it must
-    /// be registered, its user not locked, and `login` must be `panel` or that user's own name.
-    pub async fn login_check(&self, login: &str, fingerprint: &str) -> Result<LoginCheck> {
+    /// Checks a key (by its SHA-256 fingerprint) offered under SSH login name `login` from
+    /// `source`: it must be registered, its user not locked, `login` must be `panel` or that
+    /// user's own name, and an automation key must come from one of its networks.
+    pub async fn login_check(
+        &self,
+        login: &str,
+        fingerprint: &str,
+        source: Option<IpAddr>,
+    ) -> Result<LoginCheck> {
         let fingerprint = fingerprint.to_owned();
         let Some(owner) = self.db.key_owner(&fingerprint).await? else {
             return Ok(LoginCheck::Refused {
@@ -61,6 +88,8 @@ impl Services {
             Some(LoginRefusal::OtherUsersKey)
         } else if owner.locked {
             Some(LoginRefusal::UserLocked)
+        } else if owner.automation && !automation_source_allowed(&owner, source) {
+            Some(LoginRefusal::SourceNotAllowed)
         } else {
             None
         };
@@ -71,38 +100,41 @@ impl Services {
                 tenant: owner.tenant,
             });
         }
+        let second_step = if self.config.auth.totp == TotpMode::Off || owner.automation {
+            SecondStep::None
+        } else if owner.has_totp {
+            SecondStep::Code
+        } else {
+            SecondStep::Enroll
+        };
         Ok(LoginCheck::Accepted(LoginIdentity {
             key_id: owner.key_id,
             actor: Actor {
                 user_id: Some(owner.user_id),
+                role: effective_role(&owner)?,
                 user: owner.user,
                 tenant_id: owner.tenant_id,
                 tenant: owner.tenant,
-                role: Role::parse(&owner.role)?,
                 key_fingerprint: Some(fingerprint),
                 source: String::new(),
             },
+            second_step,
         }))
     }
 
     /// Records a successful login (audit row, key's last use). Best effort: a failure is logged.
-    pub async fn login_succeeded(&self, identity: &LoginIdentity, login: &str) {
+    /// `recorded`: the login row was already written (in the transaction that accepted the
+    /// TOTP step), so only the key's last use is left to record.
+    pub async fn login_succeeded(&self, identity: &LoginIdentity, login: &str, recorded: bool) {
         // The key's last use first: a one-row update that `key list` shows.
         if let Err(err) = self.db.touch_key(identity.key_id).await {
             tracing::warn!(error = %err, "cannot record key use");
         }
-        let actor = &identity.actor;
-        let detail = format!("login={}", shown_login(login));
-        let entry = audit_entry(
-            &actor.user,
-            &actor.tenant,
-            actor.role.as_str(),
-            actor.key_fingerprint.as_deref(),
-            &actor.source,
-            &actor.user,
-            "ok",
-            &detail,
-        );
+        if recorded {
+            return;
+        }
+        let detail = login_detail(identity, login, "");
+        let entry = login_audit(identity, "ok", &detail);
         if let Err(err) = self.db.append_audit(&entry).await {
             tracing::error!(error = %err, "cannot record a login in the audit trail");
         }
@@ -153,7 +185,7 @@ impl Services {
             ));
         }
         Ok(Actor {
-            role: Role::parse(&user.role)?,
+            role: effective_role(&user)?,
             tenant_id: user.tenant_id,
             tenant: user.tenant,
             ..actor.clone()
@@ -169,6 +201,57 @@ impl Services {
             source: actor.source.clone(),
         }
     }
+}
+
+/// The audit row of a login event of an identified user (success, wrong code, lockout…).
+pub(super) fn login_audit<'a>(
+    identity: &'a LoginIdentity,
+    result: &'a str,
+    detail: &'a str,
+) -> crate::store::NewAudit<'a> {
+    let actor = &identity.actor;
+    audit_entry(
+        &actor.user,
+        &actor.tenant,
+        actor.role.as_str(),
+        actor.key_fingerprint.as_deref(),
+        &actor.source,
+        &actor.user,
+        result,
+        detail,
+    )
+}
+
+/// `login=NAME second=…` plus `extra`, the detail of a login row.
+pub(super) fn login_detail(identity: &LoginIdentity, login: &str, extra: &str) -> String {
+    let second = match identity.second_step {
+        SecondStep::None => "none",
+        SecondStep::Code => "code",
+        SecondStep::Enroll => "enrollment",
+    };
+    let mut detail = format!("login={} second={second}", shown_login(login));
+    if !extra.is_empty() {
+        detail.push(' ');
+        detail.push_str(extra);
+    }
+    detail
+}
+
+/// An automation key acts with at most its `--role`, never above its user's role.
+fn effective_role(owner: &KeyOwnerRow) -> Result<Role> {
+    let role = Role::parse(&owner.role)?;
+    match owner.max_role.as_deref() {
+        Some(cap) if owner.automation => Ok(role.min(Role::parse(cap)?)),
+        _ => Ok(role),
+    }
+}
+
+/// Whether an automation key may be used from `source` (no source: refused).
+fn automation_source_allowed(owner: &KeyOwnerRow, source: Option<IpAddr>) -> bool {
+    let (Some(ip), Ok(nets)) = (source, SourceNets::parse(&owner.allowed_from)) else {
+        return false;
+    };
+    nets.contains(ip)
 }
 
 #[allow(clippy::too_many_arguments)]

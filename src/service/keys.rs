@@ -4,9 +4,28 @@
 use super::audit::{conflict, record_ok};
 use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, Key, Services};
-use crate::domain::{Name, SshPublicKey};
+use crate::domain::{Name, Role, SourceNets, SshPublicKey};
 use crate::error::{Error, Result};
 use crate::store::{KeyRow, NewKey, Tx, UserRow};
+
+/// How added keys may be used.
+#[derive(Debug, Clone, Default)]
+pub struct KeyOptions {
+    /// An automation key: no second step, only from these networks, with at most this role.
+    pub automation: Option<(SourceNets, Option<Role>)>,
+}
+
+impl KeyOptions {
+    fn describe(&self) -> String {
+        match &self.automation {
+            None => String::new(),
+            Some((nets, role)) => {
+                let role = role.map_or_else(String::new, |r| format!(" max_role={r}"));
+                format!(" automation=yes from={nets}{role}")
+            }
+        }
+    }
+}
 
 impl Services {
     /// Keys of `user`, or by default: the actor's own keys, or for owners and admins every key
@@ -58,14 +77,23 @@ impl Services {
         actor: &Actor,
         user: Option<&Name>,
         keys: &[SshPublicKey],
+        options: &KeyOptions,
     ) -> Result<Vec<Key>> {
         let target = user.map_or_else(|| actor.user.clone(), |n| n.to_string());
         self.audited(actor, "key.add", &target, async {
             let subject = self.key_subject(actor, user, Verb::Write).await?;
+            if let Some((_, Some(cap))) = &options.automation {
+                let role = Role::parse(&subject.role)?;
+                if *cap > role {
+                    return Err(Error::invalid(format!(
+                        "an automation key cannot act above its user's role ({role}); use --role {role} or lower"
+                    )));
+                }
+            }
             let mut tx = self.db.begin().await?;
-            let added = insert_keys(&mut tx, subject.id, keys).await?;
+            let added = insert_keys(&mut tx, subject.id, keys, options).await?;
             for fingerprint in &added {
-                let detail = format!("fingerprint={fingerprint}");
+                let detail = format!("fingerprint={fingerprint}{}", options.describe());
                 record_ok(
                     &mut tx,
                     actor,
@@ -134,7 +162,12 @@ pub(super) async fn insert_keys(
     tx: &mut Tx,
     user_id: i64,
     keys: &[SshPublicKey],
+    options: &KeyOptions,
 ) -> Result<Vec<String>> {
+    let (automation, allowed_from, max_role) = match &options.automation {
+        Some((nets, role)) => (true, nets.to_string(), role.map(Role::as_str)),
+        None => (false, String::new(), None),
+    };
     let mut added: Vec<String> = Vec::new();
     for key in keys {
         if tx.key_exists(key.fingerprint()).await? || added.iter().any(|f| f == key.fingerprint()) {
@@ -151,6 +184,9 @@ pub(super) async fn insert_keys(
             algorithm: &algorithm,
             public_key: &text,
             comment: key.comment(),
+            automation,
+            allowed_from: &allowed_from,
+            max_role,
         })
         .await?;
         added.push(key.fingerprint().to_owned());

@@ -9,10 +9,12 @@ mod audit;
 mod audit_trail;
 mod bootstrap;
 mod dashboard;
+mod enrollment;
 mod identity;
 mod keys;
 pub mod policy;
 mod preflight;
+mod second_factor;
 mod servers;
 mod sites;
 mod tenants;
@@ -22,25 +24,45 @@ mod views;
 pub use actor::Actor;
 pub use audit_trail::AuditQuery;
 pub use bootstrap::{BootstrapReport, InitialKeySource};
-pub use identity::{LoginCheck, LoginIdentity, LoginRefusal};
+pub use enrollment::{EnrollRequirement, PendingEnrollment, locked_out_error};
+pub use identity::{LoginCheck, LoginIdentity, LoginRefusal, SecondStep};
+pub use keys::KeyOptions;
 pub use preflight::DeleteTarget;
+pub use second_factor::CodeCheck;
 pub use sites::SiteCreate;
 pub use users::UserCreate;
 pub use views::*;
 
 use crate::config::Config;
+use crate::error::Result;
+use crate::secret::SecretKey;
 use crate::store::Db;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Everything a request needs, cheap to clone and shared by every protocol front end.
 #[derive(Clone)]
 pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
+    /// Loaded (or created) on first use; the daemon loads it at start.
+    secret_key: Arc<OnceLock<Arc<SecretKey>>>,
 }
 
 impl Services {
     pub fn new(db: Db, config: Arc<Config>) -> Services {
-        Services { db, config }
+        Services {
+            db,
+            config,
+            secret_key: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The key that seals TOTP secrets (`auth.secret_key_file`, default in the data dir).
+    pub fn secret_key(&self) -> Result<Arc<SecretKey>> {
+        if let Some(key) = self.secret_key.get() {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(SecretKey::load_or_create(&self.config.secret_key_path())?);
+        Ok(self.secret_key.get_or_init(|| key).clone())
     }
 }

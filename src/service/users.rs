@@ -87,7 +87,10 @@ impl Services {
             let user_id = tx
                 .insert_user(tenant_id, name.as_str(), req.role.as_str())
                 .await?;
-            let fingerprints = super::keys::insert_keys(&mut tx, user_id, &req.keys).await?;
+            let fingerprints =
+                super::keys::insert_keys(&mut tx, user_id, &req.keys, &Default::default()).await?;
+            let (enroll_code, enroll_code_expires_at) =
+                self.issue_enroll_code(&mut tx, user_id, actor).await?;
             let detail = format!(
                 "tenant={tenant} role={} keys={}",
                 req.role,
@@ -107,6 +110,8 @@ impl Services {
             Ok(CreatedUser {
                 user,
                 key_fingerprints: fingerprints,
+                enroll_code,
+                enroll_code_expires_at,
             })
         })
         .await
@@ -176,6 +181,10 @@ impl Services {
                 ));
             }
             tx.set_user_locked(row.id, locked).await?;
+            if !locked {
+                // Unlocking also lifts a lockout after wrong codes and forgets those failures.
+                tx.set_locked_until(row.id, None).await?;
+            }
             record_ok(&mut tx, actor, &row.tenant, action, name.as_str(), "").await?;
             tx.commit().await?;
             self.user_show(actor, name).await

@@ -64,6 +64,10 @@ pub struct Key {
     pub comment: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// An automation key: no second step, only from `allowed_from`, with at most `max_role`.
+    pub automation: bool,
+    pub allowed_from: Vec<String>,
+    pub max_role: Option<String>,
 }
 
 impl From<KeyRow> for Key {
@@ -75,6 +79,14 @@ impl From<KeyRow> for Key {
             comment: r.comment,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            automation: r.automation,
+            allowed_from: r
+                .allowed_from
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            max_role: r.max_role,
         }
     }
 }
@@ -85,6 +97,9 @@ pub struct CreatedUser {
     #[serde(flatten)]
     pub user: User,
     pub key_fingerprints: Vec<String>,
+    /// The one-time code the new user types before enrolling its authenticator (shown once).
+    pub enroll_code: String,
+    pub enroll_code_expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,4 +220,29 @@ impl From<AuditRow> for AuditEntry {
 pub struct AuditChain {
     pub intact: bool,
     pub checked: i64,
+}
+
+/// `totp enroll`: the secret (base32) and otpauth URI to put in an authenticator app, and the
+/// recovery codes, shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotpEnrollment {
+    pub user: String,
+    pub secret: String,
+    pub uri: String,
+    pub recovery_codes: Vec<String>,
+}
+
+/// A one-time enrollment code for a user (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrollCode {
+    pub user: String,
+    pub enroll_code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// New recovery codes (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoveryCodes {
+    pub user: String,
+    pub recovery_codes: Vec<String>,
 }

@@ -39,30 +39,7 @@ impl CommandIo for ChannelIo {
     }
 
     async fn confirm(&mut self, prompt: &str) -> Result<bool> {
-        self.send(STDERR, prompt.as_bytes().to_vec()).await;
-        let mut answer = String::new();
-        'read: while let Some(chunk) = self.stdin.recv().await {
-            for byte in chunk {
-                match byte {
-                    b'\r' | b'\n' => break 'read,
-                    // Ctrl-C, Ctrl-D: no.
-                    3 | 4 => {
-                        answer.clear();
-                        break 'read;
-                    }
-                    8 | 127 if answer.pop().is_some() => {
-                        self.send(STDERR, b"\x08 \x08".to_vec()).await;
-                    }
-                    b if (b.is_ascii_graphic() || b == b' ') && answer.len() < 16 => {
-                        answer.push(char::from(b));
-                        // The client's terminal is raw under a PTY: echo what is typed.
-                        self.send(STDERR, vec![b]).await;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.send(STDERR, b"\r\n".to_vec()).await;
+        let answer = self.read_line(prompt, 16).await.unwrap_or_default();
         Ok(matches!(
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
@@ -71,6 +48,41 @@ impl CommandIo for ChannelIo {
 }
 
 impl ChannelIo {
+    /// Shows `prompt` on stderr and reads one line of at most `max` printable ASCII characters
+    /// from a PTY channel, echoing it (the client's terminal is raw). `None`: Ctrl-C, Ctrl-D or
+    /// end of input.
+    pub async fn read_line(&mut self, prompt: &str, max: usize) -> Option<String> {
+        self.send(STDERR, prompt.as_bytes().to_vec()).await;
+        let mut answer = String::new();
+        let mut ended = true;
+        'read: while let Some(chunk) = self.stdin.recv().await {
+            for byte in chunk {
+                match byte {
+                    b'\r' | b'\n' => {
+                        ended = false;
+                        break 'read;
+                    }
+                    3 | 4 => break 'read,
+                    8 | 127 if answer.pop().is_some() => {
+                        self.send(STDERR, b"\x08 \x08".to_vec()).await;
+                    }
+                    b if (b.is_ascii_graphic() || b == b' ') && answer.len() < max => {
+                        answer.push(char::from(b));
+                        self.send(STDERR, vec![b]).await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.send(STDERR, b"\r\n".to_vec()).await;
+        (!ended).then_some(answer)
+    }
+
+    /// Writes a message to the client's stderr.
+    pub async fn say(&self, text: &str) {
+        self.send(STDERR, text.as_bytes().to_vec()).await;
+    }
+
     async fn send(&self, ext: u32, bytes: Vec<u8>) {
         let bytes = if self.pty { crlf(&bytes) } else { bytes };
         let _ = if ext == 0 {
@@ -98,15 +110,22 @@ impl ChannelIo {
 }
 
 /// Runs the command line `line` (as OpenSSH sent it) for `actor` and finishes the channel.
+/// With `enrollment`, the user must enroll an authenticator first (on a PTY), or nothing runs.
 pub async fn run(
     services: Services,
     actor: Actor,
     line: String,
     mut io: ChannelIo,
     invocation: Invocation,
+    enrollment: Option<super::enroll::Enrollment>,
 ) {
     let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
     let format = command::requested_format(&words);
+    if let Some(enrollment) = enrollment
+        && let Err(err) = enrollment.run(&services, &mut io, &invocation).await
+    {
+        return io.finish(command::output::render_error(&err, format)).await;
+    }
     let actor = match services.refresh_actor(&actor).await {
         Ok(actor) => actor,
         Err(err) => return io.finish(command::output::render_error(&err, format)).await,

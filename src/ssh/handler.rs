@@ -1,18 +1,29 @@
 //! The russh handler of one connection: authentication, then channel requests.
 //!
 //! Identity is bound only in `auth_publickey`, which russh calls after it verified the key's
-//! signature; `auth_publickey_offered` merely says whether a key is worth signing with. Anything
-//! other than shell, exec, pty-req, window-change and a few `env` names is refused.
+//! signature; `auth_publickey_offered` merely says whether a key is worth signing with. When the
+//! user has an authenticator, the key step is a partial success that leaves only
+//! keyboard-interactive, whose `Verification code: ` answer must come on this same connection for
+//! the same login name (russh itself does not enforce the order). A user without one is let in
+//! to enroll first (see `enroll.rs`). Anything other than shell, exec, pty-req, window-change and
+//! a few `env` names is refused.
 
+use super::enroll::Enrollment;
 use super::exec::{self, ChannelIo};
 use super::tracker::CommandTracker;
 use crate::command::Invocation;
-use crate::service::{LoginCheck, LoginIdentity, Services};
-use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use crate::service::{CodeCheck, LoginCheck, LoginIdentity, SecondStep, Services};
+use russh::MethodKind;
+use russh::server::{
+    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
+
+/// The keyboard-interactive prompt for the second step.
+const CODE_PROMPT: &str = "Verification code: ";
 
 /// Environment variables a client may set (everything else is refused).
 const ALLOWED_ENV: [&str; 4] = ["TERM", "LANG", "NO_COLOR", "COLORTERM"];
@@ -31,6 +42,12 @@ pub struct Connection {
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     identity: Option<LoginIdentity>,
+    /// A key accepted for this login name, waiting for its code.
+    key_step: Option<(String, LoginIdentity)>,
+    /// The user has no authenticator yet: every channel enrolls it first.
+    enrollment: Option<Enrollment>,
+    /// A lockout notice was shown; the next keyboard-interactive answer is refused.
+    lockout_shown: bool,
     channels: HashMap<ChannelId, ChannelState>,
     /// This connection's pre-authentication slot, freed at authentication.
     pending: std::sync::Arc<super::admission::Pending>,
@@ -65,6 +82,9 @@ impl Connection {
             peer,
             local,
             identity: None,
+            key_step: None,
+            enrollment: None,
+            lockout_shown: false,
             channels: HashMap::new(),
             pending,
         }
@@ -74,7 +94,13 @@ impl Connection {
     /// (the client learns nothing beyond "denied"). A lookup failure refuses.
     async fn check_key(&self, login: &str, key: &russh::keys::PublicKey) -> Option<LoginIdentity> {
         let fingerprint = crate::domain::SshPublicKey::fingerprint_of(key);
-        match self.shared.services.login_check(login, &fingerprint).await {
+        let source = self.peer.map(|p| p.ip());
+        match self
+            .shared
+            .services
+            .login_check(login, &fingerprint, source)
+            .await
+        {
             Ok(LoginCheck::Accepted(identity)) => Some(identity),
             Ok(refused) => {
                 tracing::info!(login, peer = %self.source(), "public key refused");
@@ -94,14 +120,34 @@ impl Connection {
 
     /// The connection is fully authenticated as `identity` (every required step passed):
     /// records the login, frees the pre-authentication slot and binds the identity.
-    fn authenticated(&mut self, identity: LoginIdentity, login: &str) {
+    /// `recorded`: the login's audit row was already written (with the accepted code).
+    fn authenticated(&mut self, identity: LoginIdentity, login: &str, recorded: bool) {
         tracing::info!(user = %identity.actor.user, source = %identity.actor.source, "login");
         let services = self.shared.services.clone();
-        let (recorded, login) = (identity.clone(), login.to_owned());
+        let (row, name) = (identity.clone(), login.to_owned());
         // In the background: the login is not delayed by the audit write.
-        tokio::spawn(async move { services.login_succeeded(&recorded, &login).await });
+        tokio::spawn(async move { services.login_succeeded(&row, &name, recorded).await });
+        if identity.second_step == SecondStep::Enroll {
+            self.enrollment = Some(Enrollment {
+                identity: identity.clone(),
+                login: login.to_owned(),
+                done: Default::default(),
+            });
+        }
         self.identity = Some(identity);
         self.pending.authenticated();
+    }
+
+    /// A refused code: the client may try again (keyboard-interactive stays open) until
+    /// `limits.max_auth_attempts` is reached.
+    fn code_refused(&self) -> Auth {
+        self.pending.auth_failed();
+        Auth::Reject {
+            proceed_with_methods: Some(russh::MethodSet::from(
+                &[MethodKind::KeyboardInteractive][..],
+            )),
+            partial_success: false,
+        }
     }
 
     fn source(&self) -> String {
@@ -144,12 +190,13 @@ impl Connection {
         };
         let services = self.shared.services.clone();
         let actor = identity.actor.clone();
+        let enrollment = self.enrollment.clone();
         let running = self.shared.tracker.start();
         // Only the command words: arguments may one day carry secrets.
         let words: Vec<&str> = line.split_whitespace().take(2).collect();
         tracing::debug!(user = %actor.user, command = %words.join(" "), "exec");
         state.task = Some(tokio::spawn(async move {
-            exec::run(services, actor, line, io, invocation).await;
+            exec::run(services, actor, line, io, invocation, enrollment).await;
             drop(running);
         }));
         Ok(())
@@ -176,11 +223,72 @@ impl russh::server::Handler for Connection {
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let Some(mut identity) = self.check_key(user, key.public_key).await else {
+            self.pending.auth_failed();
             return Ok(Auth::reject());
         };
         identity.actor.source = self.source();
-        self.authenticated(identity, user);
+        if identity.second_step == SecondStep::Code {
+            self.key_step = Some((user.to_owned(), identity));
+            return Ok(Auth::Reject {
+                proceed_with_methods: Some(russh::MethodSet::from(
+                    &[MethodKind::KeyboardInteractive][..],
+                )),
+                partial_success: true,
+            });
+        }
+        self.authenticated(identity, user, false);
         Ok(Auth::Accept)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        // Only after this connection's key step, for the same login name.
+        let Some((login, identity)) = self.key_step.clone().filter(|(l, _)| l == user) else {
+            self.pending.auth_failed();
+            return Ok(Auth::reject());
+        };
+        let Some(mut answers) = response else {
+            return Ok(code_prompt());
+        };
+        if std::mem::take(&mut self.lockout_shown) {
+            return Ok(self.code_refused());
+        }
+        let typed = answers
+            .next()
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+            .unwrap_or_default();
+        let services = self.shared.services.clone();
+        match services.verify_second_step(&identity, &login, &typed).await {
+            Ok(CodeCheck::Accepted) => {
+                self.key_step = None;
+                self.authenticated(identity, &login, true);
+                Ok(Auth::Accept)
+            }
+            Ok(CodeCheck::Refused) => {
+                // Slow down guessing; a good code is answered at once.
+                let delay = services.config.auth.code_failure_delay_ms;
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                Ok(self.code_refused())
+            }
+            Ok(CodeCheck::LockedOut(until)) => {
+                tracing::warn!(user = %identity.actor.user, peer = %self.source(), "login locked out");
+                self.pending.auth_failed();
+                self.lockout_shown = true;
+                Ok(Auth::Partial {
+                    name: "".into(),
+                    instructions: crate::service::locked_out_error(until).message.into(),
+                    prompts: Vec::new().into(),
+                })
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "second step failed");
+                Ok(self.code_refused())
+            }
+        }
     }
 
     async fn channel_open_session(
@@ -374,5 +482,14 @@ impl russh::server::Handler for Connection {
     ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
         Ok(())
+    }
+}
+
+/// The one prompt of the second step, not echoed.
+fn code_prompt() -> Auth {
+    Auth::Partial {
+        name: "".into(),
+        instructions: "".into(),
+        prompts: vec![(CODE_PROMPT.into(), false)].into(),
     }
 }

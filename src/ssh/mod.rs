@@ -5,6 +5,7 @@
 //! command layer. It holds no business logic.
 
 mod admission;
+mod enroll;
 mod exec;
 mod handler;
 pub mod host_key;

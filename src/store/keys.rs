@@ -17,6 +17,9 @@ pub struct KeyRow {
     pub comment: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub automation: bool,
+    pub allowed_from: String,
+    pub max_role: Option<String>,
 }
 
 /// A key with its owner, in one indexed lookup: what login and every command need.
@@ -27,25 +30,38 @@ pub struct KeyOwnerRow {
     pub user: String,
     pub role: String,
     pub locked: bool,
+    /// Set while the user is locked out after too many wrong codes.
+    pub locked_until: Option<DateTime<Utc>>,
     pub tenant_id: i64,
     pub tenant: String,
+    /// Whether the user has enrolled a TOTP authenticator.
+    pub has_totp: bool,
+    pub automation: bool,
+    /// Comma-separated CIDRs an automation key may log in from.
+    pub allowed_from: String,
+    /// The highest role an automation key acts with.
+    pub max_role: Option<String>,
 }
 
 /// A key to insert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewKey<'a> {
     pub user_id: i64,
     pub fingerprint: &'a str,
     pub algorithm: &'a str,
     pub public_key: &'a str,
     pub comment: &'a str,
+    pub automation: bool,
+    pub allowed_from: &'a str,
+    pub max_role: Option<&'a str>,
 }
 
 /// The common SELECT of this table group, as a literal for `concat!`.
 macro_rules! select {
     () => {
         "SELECT k.id, k.user_id, u.name AS \"user\", u.tenant_id, t.name AS tenant, k.fingerprint,
-        k.algorithm, k.public_key, k.comment, k.created_at, k.last_used_at
+        k.algorithm, k.public_key, k.comment, k.created_at, k.last_used_at, k.automation,
+        k.allowed_from, k.max_role
     FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN tenants t ON t.id = u.tenant_id"
     };
 }
@@ -70,7 +86,9 @@ impl Db {
 
     pub async fn key_owner(&self, fingerprint: &str) -> Result<Option<KeyOwnerRow>> {
         let sql = "SELECT k.id AS key_id, u.id AS user_id, u.name AS \"user\", u.role, u.locked,
-                u.tenant_id, t.name AS tenant
+                u.locked_until, u.tenant_id, t.name AS tenant,
+                EXISTS (SELECT 1 FROM user_totp o WHERE o.user_id = u.id) AS has_totp,
+                k.automation, k.allowed_from, k.max_role
             FROM ssh_keys k JOIN users u ON u.id = k.user_id JOIN tenants t ON t.id = u.tenant_id
             WHERE k.fingerprint = $1";
         Ok(on_db!(self, pool => sqlx::query_as(sql).bind(fingerprint).fetch_optional(pool).await)?)
@@ -86,11 +104,13 @@ impl Db {
 
 impl Tx {
     pub async fn insert_key(&mut self, key: &NewKey<'_>) -> Result<i64> {
-        let sql = "INSERT INTO ssh_keys (user_id, fingerprint, algorithm, public_key, comment, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        let sql = "INSERT INTO ssh_keys (user_id, fingerprint, algorithm, public_key, comment,
+                created_at, automation, allowed_from, max_role)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
         Ok(on_tx!(self, c => sqlx::query_scalar(sql)
             .bind(key.user_id).bind(key.fingerprint).bind(key.algorithm)
             .bind(key.public_key).bind(key.comment).bind(super::now())
+            .bind(key.automation).bind(key.allowed_from).bind(key.max_role)
             .fetch_one(c).await)?)
     }
 

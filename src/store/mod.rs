@@ -10,6 +10,7 @@ mod audit;
 mod audit_chain;
 mod keys;
 mod migrate;
+mod second_factor;
 mod servers;
 mod sites;
 mod tenants;
@@ -17,6 +18,7 @@ mod users;
 
 pub use audit::{AuditFilter, AuditRow, AuditVerdict, NewAudit};
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
+pub use second_factor::{EnrollCodeRow, TotpRow};
 pub use servers::ServerRow;
 pub use sites::{NewSite, SiteRow};
 pub use tenants::TenantRow;

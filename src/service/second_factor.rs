@@ -1,0 +1,223 @@
+//! The second login step: a TOTP code (each time step accepted once per user) or a single-use
+//! recovery code, with a per-user lockout after too many wrong codes.
+//!
+//! A good code is accepted in one transaction with the login's audit row, so two connections
+//! racing with the same code cannot both win: the conditional update of `last_step` decides.
+
+use super::Services;
+use super::identity::{LoginIdentity, login_audit, login_detail};
+use crate::error::{Error, Result};
+use crate::secret::{OneTimeCode, Totp, verify_code};
+use crate::store::Tx;
+use chrono::{DateTime, Duration, Utc};
+
+/// What became of a typed code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    Accepted,
+    /// Wrong, replayed or used-up; the attempt was counted.
+    Refused,
+    /// The user is locked out (now, or because of this attempt) until then.
+    LockedOut(DateTime<Utc>),
+}
+
+/// Why a code was refused, for the audit trail (never told to the client).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CodeFailure {
+    Wrong,
+    Replayed,
+    WrongEnrollCode,
+}
+
+impl CodeFailure {
+    fn reason(self) -> &'static str {
+        match self {
+            CodeFailure::Wrong => "wrong code",
+            CodeFailure::Replayed => "code already used",
+            CodeFailure::WrongEnrollCode => "wrong or expired enrollment code",
+        }
+    }
+}
+
+/// The sealing context of a user's TOTP secret: a sealed secret opens only in its own row.
+pub(super) fn totp_context(user_id: i64) -> String {
+    format!("totp:{user_id}")
+}
+
+pub(super) fn unix_now() -> u64 {
+    u64::try_from(Utc::now().timestamp()).unwrap_or(0)
+}
+
+impl Services {
+    /// Checks the code typed at the `Verification code: ` prompt for an identified user.
+    pub async fn verify_second_step(
+        &self,
+        identity: &LoginIdentity,
+        login: &str,
+        typed: &str,
+    ) -> Result<CodeCheck> {
+        let user_id = user_id(identity)?;
+        if let Some(until) = self.lockout_in_force(identity, login).await? {
+            return Ok(CodeCheck::LockedOut(until));
+        }
+        let typed = typed.trim();
+        if OneTimeCode::looks_like(typed) {
+            return self.verify_recovery_code(identity, login, typed).await;
+        }
+        let Some(row) = self.db.totp_of(user_id).await? else {
+            return Err(Error::locked("no authenticator is enrolled for this user"));
+        };
+        let secret = self
+            .secret_key()?
+            .open(&totp_context(user_id), &row.secret)?;
+        let Some(step) = Totp::new(&secret)?.check(typed, unix_now()) else {
+            return self.code_failed(identity, login, CodeFailure::Wrong).await;
+        };
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let mut tx = self.db.begin().await?;
+        if !tx.accept_totp_step(user_id, step).await? {
+            drop(tx);
+            return self
+                .code_failed(identity, login, CodeFailure::Replayed)
+                .await;
+        }
+        let detail = login_detail(identity, login, "");
+        tx.append_audit(&login_audit(identity, "ok", &detail))
+            .await?;
+        tx.commit().await?;
+        Ok(CodeCheck::Accepted)
+    }
+
+    async fn verify_recovery_code(
+        &self,
+        identity: &LoginIdentity,
+        login: &str,
+        typed: &str,
+    ) -> Result<CodeCheck> {
+        let user_id = user_id(identity)?;
+        let codes = self.db.unused_recovery_codes(user_id).await?;
+        let typed_owned = typed.to_owned();
+        // argon2 is slow on purpose: off the async threads.
+        let matched = tokio::task::spawn_blocking(move || {
+            codes
+                .into_iter()
+                .find(|(_, hash)| verify_code(&typed_owned, hash))
+                .map(|(id, _)| id)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("recovery code check failed: {e}")))?;
+        let Some(id) = matched else {
+            return self.code_failed(identity, login, CodeFailure::Wrong).await;
+        };
+        let mut tx = self.db.begin().await?;
+        if !tx.use_recovery_code(id).await? {
+            drop(tx);
+            return self
+                .code_failed(identity, login, CodeFailure::Replayed)
+                .await;
+        }
+        let left = self
+            .db
+            .recovery_codes_left(user_id)
+            .await?
+            .saturating_sub(1);
+        let detail = login_detail(
+            identity,
+            login,
+            &format!("recovery_code=used recovery_codes_left={left}"),
+        );
+        tx.append_audit(&login_audit(identity, "ok", &detail))
+            .await?;
+        tx.commit().await?;
+        Ok(CodeCheck::Accepted)
+    }
+
+    /// The user's lockout end when one is in force; an attempt during it is audited.
+    pub(super) async fn lockout_in_force(
+        &self,
+        identity: &LoginIdentity,
+        login: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let user_id = user_id(identity)?;
+        let mut tx = self.db.begin().await?;
+        let until = tx.locked_until(user_id).await?.filter(|u| *u > Utc::now());
+        if let Some(until) = until {
+            let detail = login_detail(
+                identity,
+                login,
+                &format!("reason=locked out until {}", until.to_rfc3339()),
+            );
+            tx.append_audit(&login_audit(identity, "refused", &detail))
+                .await?;
+            tx.commit().await?;
+        } else {
+            drop(tx);
+        }
+        Ok(until)
+    }
+
+    /// Counts a failed second step; the `auth.lockout_failures`-th within the window locks the
+    /// user out for `auth.lockout_secs`.
+    pub(super) async fn code_failed(
+        &self,
+        identity: &LoginIdentity,
+        login: &str,
+        failure: CodeFailure,
+    ) -> Result<CodeCheck> {
+        let user_id = user_id(identity)?;
+        let auth = &self.config.auth;
+        let now = Utc::now();
+        let window = Duration::seconds(i64::try_from(auth.lockout_window_secs).unwrap_or(900));
+        let mut tx = self.db.begin().await?;
+        let failures = tx.add_second_step_failure(user_id, now - window).await?;
+        let detail = login_detail(identity, login, &format!("reason={}", failure.reason()));
+        tx.append_audit(&login_audit(identity, "refused", &detail))
+            .await?;
+        let outcome = if failures >= i64::from(auth.lockout_failures) {
+            let until = now + Duration::seconds(i64::try_from(auth.lockout_secs).unwrap_or(900));
+            lock_out(&mut tx, identity, user_id, until, failures).await?;
+            CodeCheck::LockedOut(until)
+        } else {
+            CodeCheck::Refused
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+async fn lock_out(
+    tx: &mut Tx,
+    identity: &LoginIdentity,
+    user_id: i64,
+    until: DateTime<Utc>,
+    failures: i64,
+) -> Result<()> {
+    tx.set_locked_until(user_id, Some(until)).await?;
+    let actor = &identity.actor;
+    let detail = format!(
+        "failures={failures} until={}; `user unlock {}` lifts it",
+        until.to_rfc3339(),
+        actor.user
+    );
+    tx.append_audit(&crate::store::NewAudit {
+        actor: &actor.user,
+        tenant: &actor.tenant,
+        role: actor.role.as_str(),
+        key_fingerprint: actor.key_fingerprint.as_deref(),
+        source: &actor.source,
+        action: "login.lockout",
+        target: &actor.user,
+        result: "locked",
+        detail: &detail,
+        flag: "lockout",
+        ..Default::default()
+    })
+    .await
+}
+
+fn user_id(identity: &LoginIdentity) -> Result<i64> {
+    identity
+        .actor
+        .user_id
+        .ok_or_else(|| Error::internal("a login identity without a user"))
+}
