@@ -17,14 +17,23 @@ const KEY_NEW: &str =
 struct World {
     services: Services,
     admin: Actor,
+    /// Holds the secret key file that seals TOTP secrets.
+    _secrets: tempfile::TempDir,
 }
 
 impl World {
     async fn new(db: vipanel::store::Db) -> World {
-        let services = Services::new(db, Arc::new(Config::default()));
+        let secrets = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.auth.secret_key_file = secrets.path().join("secret.key").display().to_string();
+        let services = Services::new(db, Arc::new(config));
         services.bootstrap(&InitialKeySource::None).await.unwrap();
         let admin = Actor::local_admin(services.system_tenant_id().await.unwrap());
-        let world = World { services, admin };
+        let world = World {
+            services,
+            admin,
+            _secrets: secrets,
+        };
         for line in [
             "tenant create acme",
             "tenant create beta",
@@ -459,6 +468,99 @@ async fn audit_list_is_scoped_and_verify_is_for_admins() {
             (Some(true), Some(9))
         );
         assert_eq!(w.run(&olive, "audit verify").await.exit, 6);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn second_factor_commands_follow_the_roles() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let (olive, oscar, vera, bert) = (
+            w.actor("olive").await,
+            w.actor("oscar").await,
+            w.actor("vera").await,
+            w.actor("bert").await,
+        );
+        // Everyone enrolls itself; the secret, URI and ten recovery codes come back once.
+        let own = w.json(&oscar, "totp enroll").await;
+        assert_eq!(own["user"], "oscar", "{}", t.name);
+        let secret = own["secret"].as_str().unwrap();
+        assert!(vipanel::secret::Totp::from_base32(secret).is_ok());
+        assert!(
+            own["uri"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("secret={secret}"))
+        );
+        assert_eq!(own["recovery_codes"].as_array().unwrap().len(), 10);
+        // Provisioning another user's secret is for admins only.
+        assert_eq!(w.run(&oscar, "totp enroll vera").await.exit, 6);
+        assert_eq!(w.run(&olive, "totp enroll oscar").await.exit, 6);
+        assert_eq!(w.json(&w.admin, "totp enroll vera").await["user"], "vera");
+        assert_eq!(
+            w.run(&w.admin, "totp enroll").await.exit,
+            2,
+            "@local has no own"
+        );
+        // Reset: owners in their tenant, admins anywhere; other tenants read as not found.
+        assert_eq!(w.run(&oscar, "totp reset vera").await.exit, 6);
+        assert_eq!(w.run(&bert, "totp reset oscar").await.exit, 3);
+        let reset = w.json(&olive, "totp reset oscar").await;
+        assert_eq!(reset["user"], "oscar");
+        assert!(reset["enroll_code"].is_string() && reset["expires_at"].is_string());
+        // An enrollment code only for users without an authenticator.
+        assert_eq!(w.run(&olive, "user enroll-code vera").await.exit, 4);
+        assert_eq!(w.run(&vera, "user enroll-code oscar").await.exit, 6);
+        assert!(
+            w.json(&olive, "user enroll-code oscar").await["enroll_code"]
+                .as_str()
+                .is_some_and(|c| c.len() == 14)
+        );
+        // Recovery codes: only with an authenticator.
+        assert_eq!(w.run(&oscar, "totp recovery-codes").await.exit, 4);
+        let codes = w.json(&vera, "totp recovery-codes").await;
+        assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
+        // Automation keys: --role above the user's is invalid; bad networks too.
+        let mut stdin = StdinBytes(KEY_NEW.as_bytes().to_vec());
+        let out = w
+            .run_io(
+                &oscar,
+                "key add --automation --from 10.0.0.0/8 --role owner",
+                &mut stdin,
+            )
+            .await;
+        assert_eq!(out.exit, 5, "{}", out.stderr_text());
+        let mut stdin = StdinBytes(KEY_NEW.as_bytes().to_vec());
+        let out = w
+            .run_io(&oscar, "key add --automation --from 10.1.2.3/8", &mut stdin)
+            .await;
+        assert_eq!(out.exit, 5, "{}", out.stderr_text());
+        assert!(
+            out.stderr_text().contains("10.0.0.0/8"),
+            "suggests the network"
+        );
+        let mut stdin = StdinBytes(KEY_NEW.as_bytes().to_vec());
+        let out = w
+            .run_io(
+                &oscar,
+                "key add --automation --from 10.0.0.0/8,192.0.2.7 -o json",
+                &mut stdin,
+            )
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            added[0]["allowed_from"],
+            serde_json::json!(["10.0.0.0/8", "192.0.2.7/32"])
+        );
+        assert_eq!(added[0]["max_role"], Value::Null);
+        // Secrets never reach the audit trail.
+        let rows = w.services.db.audit_rows(None, None, 1000).await.unwrap();
+        for row in &rows {
+            assert!(!row.detail.contains(secret), "{row:?}");
+        }
+        drop(w);
         t.finish().await;
     }
 }

@@ -361,3 +361,118 @@ async fn on_any(db: &Db, sql: &'static str) -> Result<(), sqlx::Error> {
         Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
     }
 }
+
+#[tokio::test]
+async fn a_totp_step_is_accepted_once_and_recovery_codes_once() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (_, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        assert!(db.totp_of(alice).await.unwrap().is_none());
+        let mut tx = db.begin().await.unwrap();
+        tx.set_totp(alice, "v1.sealed", None).await.unwrap();
+        tx.replace_recovery_codes(alice, &["h1".into(), "h2".into()])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // Steps only move forward: the same or an older step is a replay.
+        let mut tx = db.begin().await.unwrap();
+        assert!(tx.accept_totp_step(alice, 100).await.unwrap(), "{}", t.name);
+        assert!(!tx.accept_totp_step(alice, 100).await.unwrap());
+        assert!(!tx.accept_totp_step(alice, 99).await.unwrap());
+        assert!(tx.accept_totp_step(alice, 101).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(
+            db.totp_of(alice).await.unwrap().unwrap().last_step,
+            Some(101)
+        );
+        // Recovery codes are single use.
+        let codes = db.unused_recovery_codes(alice).await.unwrap();
+        assert_eq!(codes.len(), 2);
+        let mut tx = db.begin().await.unwrap();
+        assert!(tx.use_recovery_code(codes[0].0).await.unwrap());
+        assert!(!tx.use_recovery_code(codes[0].0).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(db.recovery_codes_left(alice).await.unwrap(), 1);
+        // Deleting the authenticator takes the recovery codes with it.
+        let mut tx = db.begin().await.unwrap();
+        assert!(tx.delete_totp(alice).await.unwrap());
+        tx.commit().await.unwrap();
+        assert!(db.totp_of(alice).await.unwrap().is_none());
+        assert_eq!(db.recovery_codes_left(alice).await.unwrap(), 0);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_logins_with_one_step_accept_it_once() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (_, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let mut tx = db.begin().await.unwrap();
+        tx.set_totp(alice, "v1.sealed", Some(10)).await.unwrap();
+        tx.commit().await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut tx = db.begin().await.unwrap();
+                    let won = tx.accept_totp_step(alice, 11).await.unwrap();
+                    tx.commit().await.unwrap();
+                    won
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            winners += usize::from(task.await.unwrap());
+        }
+        assert_eq!(winners, 1, "{}", t.name);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn failures_count_in_their_window_and_unlock_forgets_them() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (_, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let long_ago = vipanel::store::now() - chrono::Duration::hours(1);
+        let mut tx = db.begin().await.unwrap();
+        for n in 1..=3 {
+            assert_eq!(
+                tx.add_second_step_failure(alice, long_ago).await.unwrap(),
+                n
+            );
+        }
+        let future = vipanel::store::now() + chrono::Duration::seconds(1);
+        assert_eq!(
+            tx.add_second_step_failure(alice, future).await.unwrap(),
+            0,
+            "outside the window"
+        );
+        let until = vipanel::store::now() + chrono::Duration::minutes(15);
+        tx.set_locked_until(alice, Some(until)).await.unwrap();
+        assert!(tx.locked_until(alice).await.unwrap().is_some());
+        tx.set_locked_until(alice, None).await.unwrap();
+        assert!(tx.locked_until(alice).await.unwrap().is_none());
+        assert_eq!(
+            tx.add_second_step_failure(alice, long_ago).await.unwrap(),
+            1
+        );
+        tx.commit().await.unwrap();
+        // One live enrollment code a user: a new one replaces the old.
+        let mut tx = db.begin().await.unwrap();
+        tx.set_enroll_code(alice, "hash1", until, "admin")
+            .await
+            .unwrap();
+        tx.set_enroll_code(alice, "hash2", until, "admin")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            db.enroll_code_of(alice).await.unwrap().unwrap().hash,
+            "hash2"
+        );
+        t.finish().await;
+    }
+}
