@@ -379,6 +379,7 @@ impl Config {
         shown.database_url = mask_url_password(&self.database_url());
         shown.redis_url = mask_url_password(&self.redis_url);
         shown.host_key_file = self.host_key_path().display().to_string();
+        shown.auth.secret_key_file = self.secret_key_path().display().to_string();
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 

@@ -79,8 +79,8 @@ impl Enrollment {
             }
             EnrollRequirement::NoCodeNeeded => {
                 io.say(&format!(
-                    "Welcome, {user}. Logins to this panel need a code from an authenticator app \
-                     (TOTP) after your key. Set it up now.\n"
+                    "Welcome, {user}. Logins to this panel need a code from an authenticator app (TOTP)\n\
+                     after your key. Set it up now.\n"
                 ))
                 .await;
             }
