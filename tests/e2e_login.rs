@@ -36,14 +36,15 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// The harness's client options without `BatchMode=yes` (which turns keyboard-interactive off).
+/// The harness's client options without `BatchMode=yes` (which turns keyboard-interactive off)
+/// and without `LogLevel=ERROR` (which hides keyboard-interactive instructions).
 fn interactive_options() -> Vec<&'static str> {
     let mut options = Vec::new();
     let mut words = CLIENT_OPTIONS.iter();
     while let Some(word) = words.next() {
         if *word == "-o" {
             let value = words.next().expect("option value");
-            if !value.starts_with("BatchMode") {
+            if !value.starts_with("BatchMode") && !value.starts_with("LogLevel") {
                 options.extend(["-o", *value]);
             }
         }
@@ -184,6 +185,12 @@ fn five_wrong_codes_lock_the_user_out_until_unlocked() {
     // Locked out: even the right code is refused, and the client is told why.
     let locked = login_with_code(&d, &key, &good, &["whoami"]);
     assert_eq!(locked.code, 255, "{locked:?}");
+    assert!(
+        locked.stderr.contains("luke is locked out until")
+            && locked.stderr.contains("user unlock luke"),
+        "{}",
+        locked.stderr
+    );
     let rows = d.audit_rows();
     assert!(
         rows.iter()

@@ -110,7 +110,7 @@ impl Services {
                 .code_failed(identity, login, CodeFailure::Wrong)
                 .await?
             {
-                CodeCheck::LockedOut(until) => Err(locked_out_error(until)),
+                CodeCheck::LockedOut(until) => Err(locked_out_error(&identity.actor.user, until)),
                 _ => Ok(None),
             };
         };
@@ -332,9 +332,9 @@ impl Services {
 }
 
 /// The error that ends an enrollment when the user got locked out.
-pub fn locked_out_error(until: DateTime<Utc>) -> Error {
+pub fn locked_out_error(user: &str, until: DateTime<Utc>) -> Error {
     Error::locked(format!(
-        "too many wrong codes: this user is locked out until {} UTC; an owner or admin can run `user unlock NAME`",
+        "too many wrong codes: {user} is locked out until {} UTC; an owner or admin can lift it with `user unlock {user}`",
         until.format("%Y-%m-%d %H:%M")
     ))
 }

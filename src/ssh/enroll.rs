@@ -132,7 +132,10 @@ impl Enrollment {
                         .await;
                 }
                 CodeCheck::LockedOut(until) => {
-                    return Err(crate::service::locked_out_error(until));
+                    return Err(crate::service::locked_out_error(
+                        &self.identity.actor.user,
+                        until,
+                    ));
                 }
             }
         }

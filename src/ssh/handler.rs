@@ -255,7 +255,9 @@ impl russh::server::Handler for Connection {
             return Ok(code_prompt());
         };
         if std::mem::take(&mut self.lockout_shown) {
-            return Ok(self.code_refused());
+            // The client was told about the lockout; nothing is left to try on this
+            // connection (an empty method list would make OpenSSH start over).
+            return Err(russh::Error::Disconnect);
         }
         let typed = answers
             .next()
@@ -280,7 +282,9 @@ impl russh::server::Handler for Connection {
                 self.lockout_shown = true;
                 Ok(Auth::Partial {
                     name: "".into(),
-                    instructions: crate::service::locked_out_error(until).message.into(),
+                    instructions: crate::service::locked_out_error(&identity.actor.user, until)
+                        .message
+                        .into(),
                     prompts: Vec::new().into(),
                 })
             }
