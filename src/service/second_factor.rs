@@ -139,19 +139,21 @@ impl Services {
         login: &str,
     ) -> Result<Option<DateTime<Utc>>> {
         let user_id = user_id(identity)?;
-        let mut tx = self.db.begin().await?;
-        let until = tx.locked_until(user_id).await?.filter(|u| *u > Utc::now());
+        // A plain read first: no write transaction unless there is something to record.
+        let until = self
+            .db
+            .locked_until(user_id)
+            .await?
+            .filter(|u| *u > Utc::now());
         if let Some(until) = until {
             let detail = login_detail(
                 identity,
                 login,
                 &format!("reason=locked out until {}", until.to_rfc3339()),
             );
-            tx.append_audit(&login_audit(identity, "refused", &detail))
+            self.db
+                .append_audit(&login_audit(identity, "refused", &detail))
                 .await?;
-            tx.commit().await?;
-        } else {
-            drop(tx);
         }
         Ok(until)
     }

@@ -38,6 +38,14 @@ impl Db {
         Ok(on_db!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?)
     }
 
+    /// The temporary lockout recorded for a user, if any (it may have ended).
+    pub async fn locked_until(&self, user_id: i64) -> Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT locked_until FROM users WHERE id = $1";
+        let until: Option<Option<DateTime<Utc>>> =
+            on_db!(self, pool => sqlx::query_scalar(sql).bind(user_id).fetch_optional(pool).await)?;
+        Ok(until.flatten())
+    }
+
     pub async fn recovery_codes_left(&self, user_id: i64) -> Result<i64> {
         let sql = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
         Ok(on_db!(self, pool => sqlx::query_scalar(sql).bind(user_id).fetch_one(pool).await)?)
