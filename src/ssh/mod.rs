@@ -1,5 +1,6 @@
-//! The SSH daemon: our own accept loop (connection cap, `nodelay`) feeding
-//! `russh::server::run_stream`, the host key, and graceful shutdown.
+//! The SSH daemon: our own accept loop (penalties, pre-authentication caps and deadline,
+//! connection cap, `nodelay`) feeding `russh::server::run_stream`, the host key, and graceful
+//! shutdown.
 //!
 //! This is a thin front end: it authenticates, binds an `Actor`, and hands command lines to the
 //! command layer. It holds no business logic.
@@ -8,6 +9,7 @@ mod admission;
 mod exec;
 mod handler;
 pub mod host_key;
+mod penalties;
 mod quick_ack;
 mod tracker;
 
@@ -61,10 +63,13 @@ pub async fn serve(
     ));
     let pre_auth_deadline = Duration::from_secs(services.config.limits.pre_auth_timeout_secs);
     let shared = Shared {
-        admission: admission::Admission::new(&services.config.limits),
+        admission: admission::Admission::new(&services.config.limits, &services.config.penalties),
         services,
         tracker: CommandTracker::default(),
     };
+    // Refusals (caps, early drop) are logged a few per minute at most: a flood must not
+    // flood the log too. Penalised sources are not logged per connection at all.
+    let mut refusal_log = penalties::LogBudget::new(10, Duration::from_secs(60));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -78,19 +83,33 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing new connection");
-            drop(stream);
-            continue;
-        };
-        let pending = match shared.admission.admit(peer.ip(), rand::random::<f64>()) {
+        // A penalised source is closed here, before the banner: it costs one accept and close.
+        let pending = match shared.admission.admit(
+            peer.ip(),
+            rand::random::<f64>(),
+            std::time::Instant::now(),
+        ) {
             Ok(pending) => pending,
-            Err(why) => {
-                let pending = shared.admission.pending();
-                tracing::info!(%peer, ?why, pending, "too many unauthenticated connections; closing new one");
+            Err(admission::Refusal::Penalised) => {
+                tracing::trace!(%peer, "source penalised; closing new connection");
                 drop(stream);
                 continue;
             }
+            Err(why) => {
+                if let Some(suppressed) = refusal_log.take(std::time::Instant::now()) {
+                    let pending = shared.admission.pending();
+                    tracing::info!(%peer, ?why, pending, log_lines_suppressed = suppressed, "too many unauthenticated connections; closing new one");
+                }
+                drop(stream);
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if let Some(suppressed) = refusal_log.take(std::time::Instant::now()) {
+                tracing::warn!(%peer, log_lines_suppressed = suppressed, "connection limit reached; closing new connection");
+            }
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
@@ -114,17 +133,21 @@ pub async fn serve(
                 }
             };
             tokio::pin!(session);
-            tokio::select! {
-                () = &mut session => {}
+            let deadline_exceeded = tokio::select! {
+                () = &mut session => false,
                 () = tokio::time::sleep(pre_auth_deadline) => {
                     if pending.is_authenticated() {
                         session.await;
+                        false
                     } else {
-                        // Dropping the session closes the socket.
                         tracing::info!(%peer, "not authenticated before the deadline; closing");
+                        true
                     }
                 }
-            }
+            };
+            // Judged before a session cut short by the deadline is dropped (which closes its
+            // socket), so the source is already penalised when the client sees the close.
+            pending.ended(deadline_exceeded);
             drop(permit);
         });
     }
