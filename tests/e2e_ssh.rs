@@ -2263,3 +2263,37 @@ fn a_refused_login_penalises_its_source_but_not_others() {
     // From 127.0.0.1 the same key logs in.
     d.panel(&d.admin_key, &["whoami"]).expect(0);
 }
+
+#[test]
+fn only_modern_algorithms_are_negotiated() {
+    let Some(d) = Daemon::start() else { return };
+    let whoami = support::remote_line(&["whoami"]);
+    for weak in [
+        "KexAlgorithms=diffie-hellman-group14-sha256",
+        "KexAlgorithms=diffie-hellman-group-exchange-sha256",
+        "KexAlgorithms=ecdh-sha2-nistp256",
+        "KexAlgorithms=curve25519-sha256@libssh.org",
+        "Ciphers=aes128-ctr,aes256-ctr",
+        "Ciphers=aes256-cbc",
+    ] {
+        // `-v` overrides the harness's LogLevel=ERROR, which hides the negotiation error.
+        let run = d.ssh_with(
+            &d.admin_key,
+            PANEL,
+            &["-v", "-o", weak],
+            Some(&whoami),
+            None,
+        );
+        run.expect(255);
+        assert!(run.stderr.contains("no matching"), "{weak}: {run:?}");
+    }
+    for modern in [
+        "KexAlgorithms=curve25519-sha256",
+        "Ciphers=chacha20-poly1305@openssh.com",
+        "Ciphers=aes256-gcm@openssh.com",
+        "Ciphers=aes128-gcm@openssh.com",
+    ] {
+        let run = d.ssh_with(&d.admin_key, PANEL, &["-o", modern], Some(&whoami), None);
+        run.expect(0);
+    }
+}

@@ -1,11 +1,12 @@
 //! The SSH daemon: our own accept loop (penalties, pre-authentication caps and deadline,
-//! connection cap, `nodelay`) feeding `russh::server::run_stream`, the host key, and graceful
-//! shutdown.
+//! connection cap, `nodelay`) feeding `russh::server::run_stream`, the algorithms offered, the
+//! host key, and graceful shutdown.
 //!
 //! This is a thin front end: it authenticates, binds an `Actor`, and hands command lines to the
 //! command layer. It holds no business logic.
 
 mod admission;
+mod algorithms;
 mod exec;
 mod handler;
 pub mod host_key;
@@ -44,6 +45,7 @@ fn russh_config(services: &Services, host_key: russh::keys::PrivateKey) -> russh
         keepalive_interval: (limits.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(limits.keepalive_interval_secs)),
         nodelay: true,
+        preferred: algorithms::preferred(),
         ..Default::default()
     }
 }
