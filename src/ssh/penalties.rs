@@ -5,8 +5,9 @@
 //! An offence while the source is penalised doubles its penalty (at least the base of the new
 //! offence's kind, at most `penalties.max_secs`); an offence after the penalty ran out starts
 //! again from the base. The table holds at most `penalties.max_sources` sources: expired ones are
-//! swept out, and when it is full of live penalties, new sources go unpenalised (like OpenSSH's
-//! `overflow:permissive`) rather than evicting the worst offenders.
+//! swept out, and when it is full of live penalties, new sources go unpenalised rather than
+//! evicting penalties still in force (OpenSSH's default removes penalties early instead; an
+//! attacker with many addresses could then free the worst offenders by filling the table).
 //!
 //! Time is passed in (`now`) so the arithmetic is tested without sleeping. Nothing here does I/O
 //! besides logging.
