@@ -18,6 +18,8 @@ const RESERVED_ENV: [&str; 3] = [
     "VIPANEL_REQUIRE_SERVICES",
 ];
 const RESERVED_ENV_PREFIX: &str = "VIPANEL_TEST_";
+/// The longest penalty a source can be given (`penalties.max_secs`), in seconds.
+const MAX_PENALTY_SECS: u64 = 365 * 24 * 3600;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -30,6 +32,7 @@ pub struct Config {
     pub log: String,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub penalties: PenaltiesConfig,
     pub host: HostConfig,
 }
 
@@ -74,6 +77,21 @@ pub struct LimitsConfig {
     pub db_busy_timeout_ms: u64,
 }
 
+/// Per-source penalties, like OpenSSH's `PerSourcePenalties`: a source address (IPv4 /32,
+/// IPv6 /64) whose connections misbehave is refused at accept for a while.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PenaltiesConfig {
+    pub enabled: bool,
+    pub authfail_secs: u64,
+    pub noauth_secs: u64,
+    pub grace_exceeded_secs: u64,
+    pub overflow_secs: u64,
+    pub max_secs: u64,
+    pub max_sources: u32,
+    pub exempt: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HostConfig {
@@ -91,6 +109,7 @@ impl Default for Config {
             log: "info".into(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            penalties: PenaltiesConfig::default(),
             host: HostConfig::default(),
         }
     }
@@ -131,6 +150,47 @@ impl Default for LimitsConfig {
             db_pool_size: 10,
             db_busy_timeout_ms: 5000,
         }
+    }
+}
+
+impl Default for PenaltiesConfig {
+    fn default() -> Self {
+        PenaltiesConfig {
+            enabled: true,
+            authfail_secs: 5,
+            noauth_secs: 1,
+            grace_exceeded_secs: 10,
+            overflow_secs: 15,
+            max_secs: 600,
+            max_sources: 65536,
+            exempt: Vec::new(),
+        }
+    }
+}
+
+impl PenaltiesConfig {
+    /// The exempt networks, parsed: `ADDRESS/PREFIX` or a bare address (one host). A network
+    /// with host bits set (`10.0.0.5/8`) is refused as a likely typo.
+    pub fn exempt_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.exempt
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+                    return Ok(ipnet::IpNet::from(addr));
+                }
+                let net: ipnet::IpNet = text
+                    .parse()
+                    .map_err(|_| format!("{text:?} is not an address or ADDRESS/PREFIX"))?;
+                if net.trunc() != net {
+                    return Err(format!(
+                        "{text:?} has host bits set; did you mean {}?",
+                        net.trunc()
+                    ));
+                }
+                Ok(net)
+            })
+            .collect()
     }
 }
 
@@ -312,6 +372,11 @@ impl Config {
             ),
             ("limits.max_stdin_bytes", l.max_stdin_bytes),
             ("limits.db_pool_size", u64::from(l.db_pool_size)),
+            ("penalties.max_secs", self.penalties.max_secs),
+            (
+                "penalties.max_sources",
+                u64::from(self.penalties.max_sources),
+            ),
         ] {
             if value == 0 {
                 return bad(key, "must be greater than 0".into());
@@ -322,6 +387,29 @@ impl Config {
                 "limits.startups_begin",
                 "startups_begin must not exceed startups_full, and startups_rate is a percentage (0-100)".into(),
             );
+        }
+        let p = &self.penalties;
+        if p.max_secs > MAX_PENALTY_SECS {
+            return bad(
+                "penalties.max_secs",
+                format!("at most {MAX_PENALTY_SECS} (one year)"),
+            );
+        }
+        for (key, base) in [
+            ("penalties.authfail_secs", p.authfail_secs),
+            ("penalties.noauth_secs", p.noauth_secs),
+            ("penalties.grace_exceeded_secs", p.grace_exceeded_secs),
+            ("penalties.overflow_secs", p.overflow_secs),
+        ] {
+            if base > p.max_secs {
+                return bad(
+                    key,
+                    format!("must not exceed penalties.max_secs ({})", p.max_secs),
+                );
+            }
+        }
+        if let Err(why) = p.exempt_networks() {
+            return bad("penalties.exempt", why);
         }
         let issuer = &self.auth.issuer;
         if issuer.is_empty()
@@ -412,6 +500,14 @@ fn typed_env_value(
             "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
             _ => Err("true or false"),
         },
+        // Lists of strings (like `penalties.exempt`): comma-separated.
+        toml::Value::Array(_) => Ok(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_owned()))
+                .collect(),
+        )),
         _ => Err("a value that can be set from the environment"),
     })
 }
@@ -524,6 +620,51 @@ mod tests {
             all.contains("`colour`") && all.contains("`auth.shoe`"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn penalty_settings_are_checked_and_exempt_lists_come_from_the_environment() {
+        let e = env(&[(
+            "VIPANEL_PENALTIES__EXEMPT",
+            "10.0.0.0/8, 192.0.2.7 ,2001:db8::/64",
+        )]);
+        let loaded = Config::load_from(&LoadOptions::default(), &e).unwrap();
+        let nets = loaded.config.penalties.exempt_networks().unwrap();
+        let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/64"]);
+
+        for (var, value, key) in [
+            (
+                "VIPANEL_PENALTIES__EXEMPT",
+                "10.0.0.5/8",
+                "penalties.exempt",
+            ),
+            ("VIPANEL_PENALTIES__EXEMPT", "evil;rm", "penalties.exempt"),
+            (
+                "VIPANEL_PENALTIES__AUTHFAIL_SECS",
+                "601",
+                "penalties.authfail_secs",
+            ),
+            ("VIPANEL_PENALTIES__MAX_SECS", "0", "penalties.max_secs"),
+            (
+                "VIPANEL_PENALTIES__MAX_SECS",
+                "99999999999",
+                "penalties.max_secs",
+            ),
+            (
+                "VIPANEL_PENALTIES__MAX_SOURCES",
+                "0",
+                "penalties.max_sources",
+            ),
+            ("VIPANEL_PENALTIES__ENABLED", "perhaps", "penalties.enabled"),
+        ] {
+            let err =
+                Config::load_from(&LoadOptions::default(), &env(&[(var, value)])).expect_err(value);
+            assert!(err.to_string().contains(key), "{var}={value}: {err}");
+        }
+        let e = env(&[("VIPANEL_PENALTIES__ENABLED", "false")]);
+        let loaded = Config::load_from(&LoadOptions::default(), &e).unwrap();
+        assert!(!loaded.config.penalties.enabled);
     }
 
     #[test]

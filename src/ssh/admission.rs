@@ -6,16 +6,23 @@
 //! - In total, from `limits.startups_begin` pending connections on, new ones are dropped with a
 //!   probability rising from `limits.startups_rate` % to 100 % at `limits.startups_full`.
 //! - A pending connection is closed at `limits.pre_auth_timeout_secs` after accept.
+//! - A source that misbehaves is penalised (see [`super::penalties`]) and refused here, before
+//!   anything else is looked at. How each connection ended is reported with [`Pending::ended`].
+//!
+//! A source is an IPv4 address or an IPv6 /64 ([`source_key`]), for the caps as for penalties.
 
-use crate::config::LimitsConfig;
+use super::penalties::{Offence, Penalties, source_key};
+use crate::config::{LimitsConfig, PenaltiesConfig};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Counts pending connections in total and per source address.
 pub struct Admission {
     state: Mutex<State>,
+    penalties: Penalties,
     per_source: usize,
     begin: usize,
     rate: f64,
@@ -31,22 +38,30 @@ struct State {
 /// Why a new connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// The source is penalised.
+    Penalised,
+    /// The source already holds its share of unauthenticated connections (an offence).
     PerSource,
+    /// Random early drop: too many unauthenticated connections in total.
     Startups,
 }
 
-/// One admitted, not yet authenticated connection; its slot is freed once it authenticates or
-/// when it is dropped, whichever comes first.
+/// One admitted connection, from TCP accept to its end. Its pre-authentication slot is freed
+/// once it authenticates or when it is dropped, whichever comes first.
 pub struct Pending {
     admission: Arc<Admission>,
     source: IpAddr,
     released: AtomicBool,
+    authenticated: AtomicBool,
+    failed_attempts: AtomicU32,
+    ended: AtomicBool,
 }
 
 impl Admission {
-    pub fn new(limits: &LimitsConfig) -> Arc<Admission> {
+    pub fn new(limits: &LimitsConfig, penalties: &PenaltiesConfig) -> Arc<Admission> {
         Arc::new(Admission {
             state: Mutex::new(State::default()),
+            penalties: Penalties::new(penalties),
             per_source: usize::try_from(limits.max_unauthenticated_per_source).unwrap_or(10),
             begin: usize::try_from(limits.startups_begin).unwrap_or(10),
             rate: f64::from(limits.startups_rate.min(100)) / 100.0,
@@ -54,12 +69,23 @@ impl Admission {
         })
     }
 
-    /// Admits a new connection from `source`, or says why not. `roll` is a uniform number in
-    /// [0, 1) deciding the random early drop (passed in so tests can fix it).
-    pub fn admit(self: &Arc<Self>, source: IpAddr, roll: f64) -> Result<Arc<Pending>, Refusal> {
+    /// Admits a new connection from `peer` at `now`, or says why not. `roll` is a uniform number
+    /// in [0, 1) deciding the random early drop (passed in, like `now`, so tests can fix it).
+    pub fn admit(
+        self: &Arc<Self>,
+        peer: IpAddr,
+        roll: f64,
+        now: Instant,
+    ) -> Result<Arc<Pending>, Refusal> {
+        let source = source_key(peer);
+        if self.penalties.check(source, now).is_some() {
+            return Err(Refusal::Penalised);
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let from_source = state.by_source.get(&source).copied().unwrap_or(0);
         if from_source >= self.per_source {
+            drop(state);
+            self.penalties.record(source, Offence::Overflow, now);
             return Err(Refusal::PerSource);
         }
         if state.total >= self.full {
@@ -79,6 +105,9 @@ impl Admission {
             admission: self.clone(),
             source,
             released: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
+            failed_attempts: AtomicU32::new(0),
+            ended: AtomicBool::new(false),
         }))
     }
 
@@ -100,78 +129,188 @@ impl Admission {
 }
 
 impl Pending {
-    /// The connection authenticated: its slot is free for others.
+    /// The connection authenticated: its slot is free for others, and its end is no offence.
     pub fn authenticated(&self) {
+        self.authenticated.store(true, Ordering::SeqCst);
+        self.release();
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::SeqCst)
+    }
+
+    /// An authentication attempt on this connection failed (a refused key, a wrong code).
+    /// If the connection then ends unauthenticated, its source is penalised for `authfail`
+    /// rather than `noauth`.
+    pub fn auth_failed(&self) {
+        self.failed_attempts.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The connection is over (`deadline_exceeded`: closed by us at the pre-authentication
+    /// deadline). Judges how it ended and penalises its source if it never authenticated.
+    /// Only the first call counts.
+    pub fn ended(&self, deadline_exceeded: bool) -> Option<Offence> {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        self.release();
+        let offence = Offence::of_ended_connection(
+            self.is_authenticated(),
+            self.failed_attempts.load(Ordering::SeqCst),
+            deadline_exceeded,
+        )?;
+        self.admission
+            .penalties
+            .record(self.source, offence, Instant::now());
+        Some(offence)
+    }
+
+    fn release(&self) {
         if !self.released.swap(true, Ordering::SeqCst) {
             self.admission.release(self.source);
         }
     }
-
-    pub fn is_authenticated(&self) -> bool {
-        self.released.load(Ordering::SeqCst)
-    }
-
-    /// An authentication attempt on this connection failed (a refused key, a wrong code).
-    /// Counted towards the source's penalty when the connection ends unauthenticated.
-    #[allow(dead_code)] // wired in by the penalties work
-    pub fn auth_failed(&self) {}
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.authenticated();
+        self.release();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    fn admission(per_source: u32, begin: u32, rate: u32, full: u32) -> Arc<Admission> {
-        let limits = LimitsConfig {
+    fn limits(per_source: u32, begin: u32, rate: u32, full: u32) -> LimitsConfig {
+        LimitsConfig {
             max_unauthenticated_per_source: per_source,
             startups_begin: begin,
             startups_rate: rate,
             startups_full: full,
             ..LimitsConfig::default()
+        }
+    }
+
+    /// Admission with penalties off: the caps alone.
+    fn admission(per_source: u32, begin: u32, rate: u32, full: u32) -> Arc<Admission> {
+        let off = PenaltiesConfig {
+            enabled: false,
+            ..PenaltiesConfig::default()
         };
-        Admission::new(&limits)
+        Admission::new(&limits(per_source, begin, rate, full), &off)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
     }
 
     #[test]
     fn one_source_cannot_take_every_slot() {
         let a = admission(2, 10, 30, 100);
-        let flood: IpAddr = "127.0.0.2".parse().unwrap();
-        let first = a.admit(flood, 0.0).unwrap();
-        let _second = a.admit(flood, 0.0).unwrap();
-        assert_eq!(a.admit(flood, 0.99).err(), Some(Refusal::PerSource));
-        assert!(a.admit("127.0.0.1".parse().unwrap(), 0.0).is_ok());
+        let now = Instant::now();
+        let flood = ip("127.0.0.2");
+        let first = a.admit(flood, 0.0, now).unwrap();
+        let _second = a.admit(flood, 0.0, now).unwrap();
+        assert_eq!(a.admit(flood, 0.99, now).err(), Some(Refusal::PerSource));
+        assert!(a.admit(ip("127.0.0.1"), 0.0, now).is_ok());
         first.authenticated();
         assert!(
-            a.admit(flood, 0.0).is_ok(),
+            a.admit(flood, 0.0, now).is_ok(),
             "an authenticated connection frees its slot"
         );
     }
 
     #[test]
+    fn an_ipv6_64_is_one_source() {
+        let a = admission(2, 10, 30, 100);
+        let now = Instant::now();
+        let _one = a.admit(ip("2001:db8::1"), 0.0, now).unwrap();
+        let _two = a.admit(ip("2001:db8::2"), 0.0, now).unwrap();
+        assert_eq!(
+            a.admit(ip("2001:db8::3"), 0.0, now).err(),
+            Some(Refusal::PerSource)
+        );
+        assert!(a.admit(ip("2001:db8:0:1::1"), 0.0, now).is_ok());
+    }
+
+    #[test]
     fn random_early_drop_between_begin_and_full() {
         let a = admission(1000, 2, 50, 4);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let _held: Vec<_> = (0..2).map(|_| a.admit(ip, 0.0).unwrap()).collect();
+        let now = Instant::now();
+        let ip = ip("127.0.0.1");
+        let _held: Vec<_> = (0..2).map(|_| a.admit(ip, 0.0, now).unwrap()).collect();
         assert_eq!(
-            a.admit(ip, 0.49).err(),
+            a.admit(ip, 0.49, now).err(),
             Some(Refusal::Startups),
             "50 % at begin"
         );
-        let third = a.admit(ip, 0.51).unwrap();
+        let third = a.admit(ip, 0.51, now).unwrap();
         assert_eq!(
-            a.admit(ip, 0.74).err(),
+            a.admit(ip, 0.74, now).err(),
             Some(Refusal::Startups),
             "75 % halfway"
         );
-        let _fourth = a.admit(ip, 0.76).unwrap();
-        assert_eq!(a.admit(ip, 0.999).err(), Some(Refusal::Startups), "full");
+        let _fourth = a.admit(ip, 0.76, now).unwrap();
+        assert_eq!(
+            a.admit(ip, 0.999, now).err(),
+            Some(Refusal::Startups),
+            "full"
+        );
         drop(third);
         assert_eq!(a.pending(), 3);
+    }
+
+    #[test]
+    fn a_flooding_source_is_penalised_and_refused_first() {
+        let a = Admission::new(&limits(2, 10, 30, 100), &PenaltiesConfig::default());
+        let t0 = Instant::now();
+        let flood = ip("127.0.0.2");
+        let held: Vec<_> = (0..2).map(|_| a.admit(flood, 0.0, t0).unwrap()).collect();
+        assert_eq!(a.admit(flood, 0.0, t0).err(), Some(Refusal::PerSource));
+        assert_eq!(a.admit(flood, 0.0, t0).err(), Some(Refusal::Penalised));
+        drop(held);
+        assert_eq!(
+            a.admit(flood, 0.0, t0 + Duration::from_secs(14)).err(),
+            Some(Refusal::Penalised),
+            "the overflow penalty (15 s) outlasts the connections"
+        );
+        assert!(a.admit(flood, 0.0, t0 + Duration::from_secs(15)).is_ok());
+        assert!(
+            a.admit(ip("127.0.0.1"), 0.0, t0).is_ok(),
+            "others unaffected"
+        );
+    }
+
+    #[test]
+    fn how_a_connection_ended_decides_its_sources_penalty() {
+        let a = Admission::new(&limits(10, 10, 30, 100), &PenaltiesConfig::default());
+        let now = Instant::now();
+        let running = a.admit(ip("192.0.2.1"), 0.0, now).unwrap();
+        let cases = [
+            ("192.0.2.2", true, 2, false, None),
+            ("192.0.2.3", false, 0, false, Some(Offence::NoAuth)),
+            ("192.0.2.4", false, 1, false, Some(Offence::AuthFail)),
+            ("192.0.2.5", false, 0, true, Some(Offence::GraceExceeded)),
+        ];
+        for (source, authenticated, failures, deadline_exceeded, want) in cases {
+            let pending = a.admit(ip(source), 0.0, now).unwrap();
+            for _ in 0..failures {
+                pending.auth_failed();
+            }
+            if authenticated {
+                pending.authenticated();
+            }
+            assert_eq!(pending.ended(deadline_exceeded), want, "{source}");
+            assert_eq!(pending.ended(false), None, "judged once");
+            assert_eq!(a.pending(), 1, "an ended connection frees its slot at once");
+        }
+        assert!(!running.is_authenticated());
+        assert!(a.admit(ip("192.0.2.2"), 0.0, Instant::now()).is_ok());
+        assert_eq!(
+            a.admit(ip("192.0.2.4"), 0.0, Instant::now()).err(),
+            Some(Refusal::Penalised)
+        );
     }
 }

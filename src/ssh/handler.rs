@@ -213,7 +213,10 @@ impl russh::server::Handler for Connection {
     ) -> Result<Auth, Self::Error> {
         Ok(match self.check_key(user, offer.public_key).await {
             Some(_) => Auth::Accept,
-            None => Auth::reject(),
+            None => {
+                self.pending.auth_failed();
+                Auth::reject()
+            }
         })
     }
 

@@ -1,14 +1,17 @@
-//! The SSH daemon: our own accept loop (connection cap, `nodelay`) feeding
-//! `russh::server::run_stream`, the host key, and graceful shutdown.
+//! The SSH daemon: our own accept loop (penalties, pre-authentication caps and deadline,
+//! connection cap, `nodelay`) feeding `russh::server::run_stream`, the algorithms offered, the
+//! host key, and graceful shutdown.
 //!
 //! This is a thin front end: it authenticates, binds an `Actor`, and hands command lines to the
 //! command layer. It holds no business logic.
 
 mod admission;
+mod algorithms;
 mod enroll;
 mod exec;
 mod handler;
 pub mod host_key;
+mod penalties;
 mod quick_ack;
 mod tracker;
 
@@ -43,6 +46,7 @@ fn russh_config(services: &Services, host_key: russh::keys::PrivateKey) -> russh
         keepalive_interval: (limits.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(limits.keepalive_interval_secs)),
         nodelay: true,
+        preferred: algorithms::preferred(),
         ..Default::default()
     }
 }
@@ -62,10 +66,13 @@ pub async fn serve(
     ));
     let pre_auth_deadline = Duration::from_secs(services.config.limits.pre_auth_timeout_secs);
     let shared = Shared {
-        admission: admission::Admission::new(&services.config.limits),
+        admission: admission::Admission::new(&services.config.limits, &services.config.penalties),
         services,
         tracker: CommandTracker::default(),
     };
+    // Refusals (caps, early drop) are logged a few per minute at most: a flood must not
+    // flood the log too. Penalised sources are not logged per connection at all.
+    let mut refusal_log = penalties::LogBudget::new(10, Duration::from_secs(60));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -79,19 +86,33 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing new connection");
-            drop(stream);
-            continue;
-        };
-        let pending = match shared.admission.admit(peer.ip(), rand::random::<f64>()) {
+        // A penalised source is closed here, before the banner: it costs one accept and close.
+        let pending = match shared.admission.admit(
+            peer.ip(),
+            rand::random::<f64>(),
+            std::time::Instant::now(),
+        ) {
             Ok(pending) => pending,
-            Err(why) => {
-                let pending = shared.admission.pending();
-                tracing::info!(%peer, ?why, pending, "too many unauthenticated connections; closing new one");
+            Err(admission::Refusal::Penalised) => {
+                tracing::trace!(%peer, "source penalised; closing new connection");
                 drop(stream);
                 continue;
             }
+            Err(why) => {
+                if let Some(suppressed) = refusal_log.take(std::time::Instant::now()) {
+                    let pending = shared.admission.pending();
+                    tracing::info!(%peer, ?why, pending, log_lines_suppressed = suppressed, "too many unauthenticated connections; closing new one");
+                }
+                drop(stream);
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if let Some(suppressed) = refusal_log.take(std::time::Instant::now()) {
+                tracing::warn!(%peer, log_lines_suppressed = suppressed, "connection limit reached; closing new connection");
+            }
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
@@ -115,17 +136,21 @@ pub async fn serve(
                 }
             };
             tokio::pin!(session);
-            tokio::select! {
-                () = &mut session => {}
+            let deadline_exceeded = tokio::select! {
+                () = &mut session => false,
                 () = tokio::time::sleep(pre_auth_deadline) => {
                     if pending.is_authenticated() {
                         session.await;
+                        false
                     } else {
-                        // Dropping the session closes the socket.
                         tracing::info!(%peer, "not authenticated before the deadline; closing");
+                        true
                     }
                 }
-            }
+            };
+            // Judged before a session cut short by the deadline is dropped (which closes its
+            // socket), so the source is already penalised when the client sees the close.
+            pending.ended(deadline_exceeded);
             drop(permit);
         });
     }

@@ -174,13 +174,26 @@ pub const CLIENT_OPTIONS: [&str; 12] = [
 ];
 
 /// Extra settings for a daemon.
+///
+/// Every daemon starts with `VIPANEL_AUTH__TOTP=off` and `VIPANEL_PENALTIES__ENABLED=false`:
+/// tests log in with the bootstrap key and many deliberately fail logins from 127.0.0.1, which
+/// per-source penalties would lock out. A test of penalties calls [`DaemonBuilder::penalties`]
+/// (setting `penalties.enabled` in a `.config(..)` file alone is not enough: the environment
+/// wins over the file).
 #[derive(Debug, Default, Clone)]
 pub struct DaemonBuilder {
     env: Vec<(String, String)>,
     config: Option<String>,
+    penalties: bool,
 }
 
 impl DaemonBuilder {
+    /// Keeps per-source penalties on, as in production (the harness turns them off otherwise).
+    pub fn penalties(mut self) -> Self {
+        self.penalties = true;
+        self
+    }
+
     /// Sets an environment variable of the daemon (e.g. `VIPANEL_LIMITS__SHUTDOWN_GRACE_SECS`).
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
@@ -218,7 +231,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts a daemon with the default test settings (TOTP off).
+    /// Starts a daemon with the default test settings (TOTP off, penalties off).
     pub fn start() -> Option<Daemon> {
         DaemonBuilder::default().start()
     }
@@ -246,6 +259,9 @@ impl Daemon {
             ),
             ("VIPANEL_AUTH__TOTP".to_owned(), "off".to_owned()),
         ];
+        if !builder.penalties {
+            env.push(("VIPANEL_PENALTIES__ENABLED".to_owned(), "false".to_owned()));
+        }
         env.extend(builder.env);
         let log_path = root.path().join("daemon.log");
         let log = File::create(&log_path).expect("cannot create the daemon log");
