@@ -2198,6 +2198,17 @@ fn a_flood_from_one_source_is_penalised_while_logins_from_another_all_succeed() 
         peak.saturating_sub(rss_before) < 64 * 1024,
         "memory grew from {rss_before} KiB to a peak of {peak} KiB"
     );
+    // The penalty is in the audit trail too (written in the background), flagged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.audit_rows().iter().any(|r| {
+        r.action == "login.penalty" && r.target == "127.0.0.2" && r.detail.contains("overflow")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "no login.penalty row for 127.0.0.2"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

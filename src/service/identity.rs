@@ -167,6 +167,25 @@ impl Services {
         }
     }
 
+    /// Records that a source address was penalised for misbehaving before authentication
+    /// (best effort). The row is flagged: penalties are worth a look.
+    pub async fn penalty_imposed(&self, source: &str, offence: &str, penalty_secs: u64) {
+        let detail = format!("offence={offence} penalty_secs={penalty_secs}");
+        let entry = crate::store::NewAudit {
+            actor: "-",
+            source,
+            action: "login.penalty",
+            target: source,
+            result: "penalised",
+            detail: &detail,
+            flag: "penalty",
+            ..Default::default()
+        };
+        if let Err(err) = self.db.append_audit(&entry).await {
+            tracing::error!(error = %err, "cannot record a penalty in the audit trail");
+        }
+    }
+
     /// The actor as it stands now, checked before every command so that removing a key or
     /// locking, deleting or re-roling a user applies to connections that are already open.
     pub async fn refresh_actor(&self, actor: &Actor) -> Result<Actor> {

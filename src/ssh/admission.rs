@@ -69,6 +69,14 @@ impl Admission {
         })
     }
 
+    /// Announces new penalties to `notices` (see [`Penalties::announce_to`]).
+    pub fn announce_penalties_to(
+        &self,
+        notices: tokio::sync::mpsc::UnboundedSender<super::penalties::PenaltyNotice>,
+    ) {
+        self.penalties.announce_to(notices);
+    }
+
     /// Admits a new connection from `peer` at `now`, or says why not. `roll` is a uniform number
     /// in [0, 1) deciding the random early drop (passed in, like `now`, so tests can fix it).
     pub fn admit(

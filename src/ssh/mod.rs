@@ -70,6 +70,18 @@ pub async fn serve(
         services,
         tracker: CommandTracker::default(),
     };
+    // New penalties go to the audit trail, written in the background (as rate-limited as
+    // their log lines, so a flood from many sources cannot flood the database either).
+    let (notices, mut noticed) = tokio::sync::mpsc::unbounded_channel();
+    shared.admission.announce_penalties_to(notices);
+    let recorder = shared.services.clone();
+    tokio::spawn(async move {
+        while let Some(n) = noticed.recv().await {
+            recorder
+                .penalty_imposed(&n.source.to_string(), n.offence, n.penalty.as_secs())
+                .await;
+        }
+    });
     // Refusals (caps, early drop) are logged a few per minute at most: a flood must not
     // flood the log too. Penalised sources are not logged per connection at all.
     let mut refusal_log = penalties::LogBudget::new(10, Duration::from_secs(60));

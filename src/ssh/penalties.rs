@@ -91,6 +91,16 @@ pub struct Penalties {
     max_sources: usize,
     exempt: Vec<ipnet::IpNet>,
     table: Mutex<Table>,
+    /// Where new penalties are announced for the audit trail (as rate-limited as the log).
+    notices: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PenaltyNotice>>,
+}
+
+/// A source that became penalised, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct PenaltyNotice {
+    pub source: IpAddr,
+    pub offence: &'static str,
+    pub penalty: Duration,
 }
 
 struct Table {
@@ -134,6 +144,7 @@ impl Penalties {
             Vec::new()
         });
         Penalties {
+            notices: std::sync::OnceLock::new(),
             enabled: config.enabled,
             base: [
                 Duration::from_secs(config.authfail_secs),
@@ -171,6 +182,11 @@ impl Penalties {
         }
         table.refused = table.refused.saturating_add(1);
         Some(until - now)
+    }
+
+    /// Sends every new penalty that is logged to `notices` too (set once, by the accept loop).
+    pub fn announce_to(&self, notices: tokio::sync::mpsc::UnboundedSender<PenaltyNotice>) {
+        let _ = self.notices.set(notices);
     }
 
     /// Records an offence of `source` (a [`source_key`]) at `now`, and logs (rate-limited) when
@@ -247,6 +263,13 @@ impl Penalties {
                     log_lines_suppressed = suppressed,
                     "source penalised: its new connections are closed before the SSH banner"
                 );
+                if let Some(notices) = self.notices.get() {
+                    let _ = notices.send(PenaltyNotice {
+                        source,
+                        offence: offence.name(),
+                        penalty,
+                    });
+                }
             }
             (Recorded::TableFull, Some((suppressed, _))) => {
                 tracing::warn!(
