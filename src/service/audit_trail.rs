@@ -41,6 +41,7 @@ impl Services {
             actor: own_only.or(query.user.as_ref().map(Name::as_str)),
             action: query.action.as_deref(),
             since: query.since.map(|age| chrono::Utc::now() - age),
+            flagged: false,
         };
         let rows = self.db.audit_query(&filter, query.limit).await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
@@ -61,6 +62,7 @@ impl Services {
             None => Ok(AuditChain {
                 intact: true,
                 checked: verdict.checked,
+                pruned_through: verdict.pruned_through,
             }),
             Some(seq) => Err(Error::new(
                 ErrorKind::Integrity,

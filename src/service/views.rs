@@ -205,4 +205,6 @@ impl From<AuditRow> for AuditEntry {
 pub struct AuditChain {
     pub intact: bool,
     pub checked: i64,
+    /// Rows up to this `seq` were removed by retention; the walk started from their checkpoint.
+    pub pruned_through: Option<i64>,
 }

@@ -47,12 +47,12 @@ pub fn chain_hash(prev_hash: &str, row: &ChainFields<'_>) -> String {
         row.result,
         row.detail,
     ]);
-    if row.command.is_some() || row.exit_code.is_some() || !row.flag.is_empty() {
-        if let Some(fields) = canonical.as_array_mut() {
-            fields.push(row.command.into());
-            fields.push(row.exit_code.into());
-            fields.push(row.flag.into());
-        }
+    if (row.command.is_some() || row.exit_code.is_some() || !row.flag.is_empty())
+        && let Some(fields) = canonical.as_array_mut()
+    {
+        fields.push(row.command.into());
+        fields.push(row.exit_code.into());
+        fields.push(row.flag.into());
     }
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
