@@ -462,3 +462,44 @@ async fn audit_list_is_scoped_and_verify_is_for_admins() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn command_rows_record_the_masked_line_and_the_exit_code() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        let line = format!("key add --user olive {KEY_NEW} token=hunter2");
+        assert_eq!(w.run(&w.admin, &line).await.exit, 0);
+        assert_eq!(w.run(&vera, "site create v.example").await.exit, 6);
+        let rows = w.services.db.audit_rows(None, None, 100).await.unwrap();
+        let added = rows.iter().find(|r| r.action == "key.add").unwrap();
+        let masked = added.command.as_deref().unwrap();
+        assert!(!masked.contains("hunter2"), "{masked}");
+        assert!(
+            masked.starts_with("key add --user olive ssh-ed25519 ")
+                && masked.ends_with(" token=***"),
+            "{masked}"
+        );
+        assert_eq!(added.exit_code, Some(0));
+        let refused = &rows[0];
+        assert_eq!(
+            (
+                refused.action.as_str(),
+                refused.command.as_deref(),
+                refused.exit_code
+            ),
+            ("site.create", Some("site create v.example"), Some(6))
+        );
+        let bootstrap = rows.last().unwrap();
+        assert_eq!(
+            (bootstrap.command.as_deref(), bootstrap.exit_code),
+            (None, None)
+        );
+        let json = w.json(&w.admin, "audit list --limit 1").await;
+        assert_eq!(json[0]["command"], "site create v.example");
+        assert_eq!(json[0]["exit_code"], 6);
+        assert_eq!(json[0]["flag"], "");
+        assert_eq!(w.json(&w.admin, "audit verify").await["intact"], true);
+        t.finish().await;
+    }
+}

@@ -40,14 +40,18 @@ pub async fn run<I: CommandIo>(
 ) -> Outcome {
     let format = help::format_in(argv);
     let prefix = invocation.prefix.as_str();
-    let parsed = help::command(prefix)
-        .try_get_matches_from(argv)
+    let mut tree = help::command(prefix);
+    let parsed = tree
+        .try_get_matches_from_mut(argv)
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => return help::clap_outcome(err, prefix, format),
     };
-    match execute(services, actor, cli.command, io, invocation, cli.output).await {
+    // Audit rows written while the command runs record its line, secrets masked.
+    let line = super::mask::masked_line(&mut tree, argv);
+    let executed = execute(services, actor, cli.command, io, invocation, cli.output);
+    match crate::service::with_command_line(line, executed).await {
         Ok(rendered) => output::render(rendered, cli.output),
         Err(err) => output::render_error(&err, cli.output),
     }

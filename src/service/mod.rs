@@ -20,6 +20,7 @@ mod users;
 mod views;
 
 pub use actor::Actor;
+pub use audit::with_command_line;
 pub use audit_trail::AuditQuery;
 pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use identity::{LoginCheck, LoginIdentity, LoginRefusal};

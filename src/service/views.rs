@@ -180,6 +180,11 @@ pub struct AuditEntry {
     pub target: String,
     pub result: String,
     pub detail: String,
+    /// The command line with secrets masked, for a command's row.
+    pub command: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Why the row is suspicious (`burst …`, `new-network …`, `lockout`), or empty.
+    pub flag: String,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -196,6 +201,9 @@ impl From<AuditRow> for AuditEntry {
             target: r.target,
             result: r.result,
             detail: r.detail,
+            command: r.command,
+            exit_code: r.exit_code,
+            flag: r.flag,
         }
     }
 }
