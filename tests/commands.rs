@@ -8,6 +8,7 @@ use std::sync::Arc;
 use vipanel::command::{self, Invocation, NoInput, Outcome, StdinBytes};
 use vipanel::config::Config;
 use vipanel::service::{Actor, InitialKeySource, Services};
+use vipanel::store::NewAudit;
 
 const KEY_BOB: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9 bob@laptop";
@@ -499,6 +500,92 @@ async fn command_rows_record_the_masked_line_and_the_exit_code() {
         assert_eq!(json[0]["command"], "site create v.example");
         assert_eq!(json[0]["exit_code"], 6);
         assert_eq!(json[0]["flag"], "");
+        assert_eq!(w.json(&w.admin, "audit verify").await["intact"], true);
+        t.finish().await;
+    }
+}
+
+/// A login row as the identity service writes it.
+fn login_row<'a>(actor: &'a str, source: &'a str, result: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor,
+        tenant: "acme",
+        role: "",
+        source,
+        action: "login",
+        target: actor,
+        result,
+        ..NewAudit::default()
+    }
+}
+
+#[tokio::test]
+async fn suspicious_rows_are_flagged_when_written_and_listed_apart() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let s = &w.services;
+        let olive = w.actor("olive").await;
+        // A burst: the fifth refused login from one address within the window, and later ones.
+        for port in 0..6 {
+            let source = format!("198.51.100.7:{}", 4000 + port);
+            s.append_flagged(login_row("panel", &source, "refused"), None)
+                .await;
+        }
+        // Failures for one user from different addresses count too.
+        for i in 0..5 {
+            let source = format!("192.0.2.{i}:22");
+            s.append_flagged(login_row("vera", &source, "refused"), None)
+                .await;
+        }
+        // Logins: the first ever is not flagged, a new network is, a known one is not.
+        let id = olive.user_id;
+        for source in [
+            "203.0.113.5:1",
+            "203.0.113.200:2",
+            "[2001:db8:1::9]:3",
+            "203.0.113.7:4",
+        ] {
+            s.append_flagged(login_row("olive", source, "ok"), id).await;
+        }
+        s.append_flagged(
+            NewAudit {
+                action: vipanel::service::LOCKOUT_ACTION,
+                ..login_row("vera", "192.0.2.9:22", "locked")
+            },
+            None,
+        )
+        .await;
+
+        let flagged = w
+            .json(&w.admin, "audit list --suspicious --limit 100")
+            .await;
+        let flags = names(&flagged, "flag");
+        assert_eq!(
+            flags,
+            [
+                "lockout",
+                "new-network 2001:db8:1::/48",
+                "burst user=vera failures=5 window=600s",
+                "burst source=198.51.100.7 failures=6 window=600s",
+                "burst source=198.51.100.7 failures=5 window=600s",
+            ],
+            "[{}]",
+            t.name
+        );
+        // Owners see their tenant's flagged rows; the filter combines with the others.
+        let olives = w
+            .json(
+                &olive,
+                "audit list --suspicious --action login --user olive",
+            )
+            .await;
+        assert_eq!(names(&olives, "flag"), ["new-network 2001:db8:1::/48"]);
+        let table = w
+            .run(&w.admin, "audit list --suspicious")
+            .await
+            .stdout_text();
+        assert!(table.lines().next().unwrap().ends_with("FLAG"), "{table}");
+        assert!(table.contains("new-network"), "{table}");
         assert_eq!(w.json(&w.admin, "audit verify").await["intact"], true);
         t.finish().await;
     }

@@ -24,7 +24,7 @@ const SITE_COLUMNS: &[&str] = &[
     "domain", "tenant", "type", "php", "status", "aliases", "server",
 ];
 const AUDIT_COLUMNS: &[&str] = &[
-    "seq", "at", "actor", "tenant", "action", "target", "result", "source",
+    "seq", "at", "actor", "tenant", "action", "target", "result", "source", "flag",
 ];
 const SERVER_COLUMNS: &[&str] = &[
     "name", "provider", "status", "type", "location", "ipv4", "sites",
@@ -327,6 +327,7 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
             since,
             user,
             action,
+            suspicious,
             limit,
         } => {
             if !(1..=10_000).contains(&limit) {
@@ -336,6 +337,7 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
                 since: since.as_deref().map(parse_age).transpose()?,
                 user: user.as_deref().map(user_name).transpose()?,
                 action,
+                suspicious,
                 limit,
             };
             Ok(list(

@@ -236,7 +236,9 @@ pub enum AuditCommand {
     /// List entries, newest first: owners see their tenant's (admins: all), others their own.
     #[command(
         visible_alias = "ls",
-        after_help = "Examples:\n  {prefix} audit list --since 1h\n  {prefix} audit list --user alice --action site.delete -o json"
+        after_help = "Examples:\n  {prefix} audit list --since 1h\n  \
+        {prefix} audit list --user alice --action site.delete -o json\n  \
+        {prefix} audit list --suspicious --since 1d"
     )]
     List {
         /// Only entries at most this old: 90s, 30m, 12h, 7d, 2w.
@@ -248,6 +250,9 @@ pub enum AuditCommand {
         /// Only this action, like site.create or user.delete.
         #[arg(long)]
         action: Option<String>,
+        /// Only entries flagged as suspicious (bursts of failures, new networks, lockouts).
+        #[arg(long)]
+        suspicious: bool,
         /// At most this many entries (1 to 10000).
         #[arg(long, default_value_t = 50)]
         limit: i64,

@@ -103,9 +103,8 @@ impl Services {
             "ok",
             &detail,
         );
-        if let Err(err) = self.db.append_audit(&entry).await {
-            tracing::error!(error = %err, "cannot record a login in the audit trail");
-        }
+        // Flagged when from a new network (see suspicion.rs).
+        self.append_flagged(entry, actor.user_id).await;
     }
 
     /// Records a refused login attempt with its reason (best effort).
@@ -130,9 +129,8 @@ impl Services {
             "refused",
             &detail,
         );
-        if let Err(err) = self.db.append_audit(&entry).await {
-            tracing::error!(error = %err, "cannot record a refused login in the audit trail");
-        }
+        // Flagged when part of a burst of failures (see suspicion.rs).
+        self.append_flagged(entry, None).await;
     }
 
     /// The actor as it stands now, checked before every command so that removing a key or

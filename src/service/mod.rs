@@ -15,6 +15,7 @@ pub mod policy;
 mod preflight;
 mod servers;
 mod sites;
+mod suspicion;
 mod tenants;
 mod users;
 mod views;
@@ -26,6 +27,7 @@ pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use identity::{LoginCheck, LoginIdentity, LoginRefusal};
 pub use preflight::DeleteTarget;
 pub use sites::SiteCreate;
+pub use suspicion::{LOCKOUT_ACTION, network_of};
 pub use users::UserCreate;
 pub use views::*;
 
