@@ -590,3 +590,74 @@ async fn suspicious_rows_are_flagged_when_written_and_listed_apart() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn audit_prune_is_for_admins_and_keeps_the_chain_verifiable() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = w.actor("olive").await;
+        assert_eq!(w.run(&olive, "audit prune").await.exit, 6);
+        // Nothing is 90 days old: nothing goes, and the attempt is recorded.
+        let out = w.run(&w.admin, "audit prune").await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        assert!(
+            out.stderr_text().contains("nothing pruned"),
+            "{}",
+            out.stderr_text()
+        );
+        let none = w.json(&w.admin, "audit prune").await;
+        assert_eq!(
+            (none["rows"].as_i64(), none["retention_days"].as_u64()),
+            (Some(0), Some(90))
+        );
+        assert!(none["through_seq"].is_null());
+
+        // Tests cannot wait 90 days: prune up to now directly.
+        let before = w
+            .services
+            .db
+            .audit_rows(None, None, 1000)
+            .await
+            .unwrap()
+            .len();
+        let cutoff = vipanel::store::now() + chrono::Duration::seconds(1);
+        let pruned = w
+            .services
+            .prune_before(&w.admin, Some(cutoff), false)
+            .await
+            .unwrap();
+        assert_eq!(pruned.rows as usize, before, "[{}]", t.name);
+        let left = w.json(&w.admin, "audit list").await;
+        assert_eq!(names(&left, "action"), ["audit.prune"]);
+        let verdict = w.json(&w.admin, "audit verify").await;
+        assert_eq!(
+            (
+                verdict["intact"].as_bool(),
+                verdict["checked"].as_i64(),
+                verdict["pruned_through"].as_i64()
+            ),
+            (Some(true), Some(1), pruned.through_seq)
+        );
+        // With retention off, nothing is pruned and nothing recorded.
+        let mut config = Config::default();
+        config.audit.retention_days = 0;
+        let off = Services::new(t.db.clone(), Arc::new(config));
+        let out = command::run(
+            &off,
+            &w.admin,
+            &["audit".into(), "prune".into()],
+            &mut NoInput,
+            &Invocation {
+                prefix: "test".into(),
+            },
+        )
+        .await;
+        assert_eq!(out.exit, 0);
+        assert!(
+            out.stderr_text().contains("retention is off"),
+            "{}",
+            out.stderr_text()
+        );
+        t.finish().await;
+    }
+}

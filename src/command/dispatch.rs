@@ -347,6 +347,18 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
             ))
         }
         AuditCommand::Verify => Ok(object(&s.audit_verify(actor).await?)),
+        AuditCommand::Prune => {
+            let pruned = s.audit_prune(actor).await?;
+            let message = match (pruned.retention_days, pruned.through_seq) {
+                (0, _) => "nothing pruned: retention is off (audit.retention_days = 0)".to_owned(),
+                (days, None) => format!("nothing pruned: no entry is older than {days} days"),
+                (days, Some(seq)) => format!(
+                    "pruned {} entries older than {days} days (up to seq {seq}; a checkpoint keeps the rest verifiable)",
+                    pruned.rows
+                ),
+            };
+            Ok(done(message, &pruned))
+        }
     }
 }
 

@@ -259,4 +259,10 @@ pub enum AuditCommand {
     },
     /// Check the hash chain of the whole trail (admins); exit 9 names the first broken entry.
     Verify,
+    /// Remove entries older than audit.retention_days now, keeping a checkpoint (admins).
+    #[command(
+        after_help = "The daemon does this by itself at start and every audit.prune_interval_secs.\n\n\
+        Examples:\n  {prefix} audit prune\n  vipanel admin audit prune"
+    )]
+    Prune,
 }

@@ -6,6 +6,7 @@
 
 mod actor;
 mod audit;
+mod audit_retention;
 mod audit_trail;
 mod bootstrap;
 mod dashboard;

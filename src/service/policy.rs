@@ -18,7 +18,7 @@ pub enum Resource {
     Site,
     Server,
     Dashboard,
-    /// The audit trail: everyone reads (scoped by the service); only admins verify the chain.
+    /// The audit trail: everyone reads (scoped by the service); only admins verify or prune.
     Audit,
 }
 
@@ -76,7 +76,7 @@ pub fn check(
             match (resource, verb) {
                 (_, Verb::Read) => "view",
                 // The chain is never changed; "writing" it here means checking it whole.
-                (Resource::Audit, Verb::Write) => "verify",
+                (Resource::Audit, Verb::Write) => "verify or prune",
                 (_, Verb::Write) => "change",
             },
             resource_plural(resource)
@@ -150,6 +150,7 @@ mod tests {
             (Role::Owner, Tenant, Verb::Write, false),
             (Role::Admin, Tenant, Verb::Write, true),
             (Role::Viewer, Dashboard, Verb::Read, true),
+            (Role::Owner, Audit, Verb::Write, false),
         ];
         for (role, res, verb, allowed) in cases {
             let got = check(&actor(role, 1), res, verb, own, "x");

@@ -216,3 +216,15 @@ pub struct AuditChain {
     /// Rows up to this `seq` were removed by retention; the walk started from their checkpoint.
     pub pruned_through: Option<i64>,
 }
+
+/// `audit prune`: what retention removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPruned {
+    /// Rows removed (0 when none was old enough, or retention is off).
+    pub rows: i64,
+    /// The last removed `seq`, kept as a checkpoint; null when nothing was removed.
+    pub through_seq: Option<i64>,
+    /// Rows written before this time were removed; null when retention is off.
+    pub cutoff: Option<DateTime<Utc>>,
+    pub retention_days: u32,
+}
