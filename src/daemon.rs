@@ -109,6 +109,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let retention = tokio::spawn(retention_loop(services.clone()));
     crate::ssh::serve(services.clone(), listener, host_key, shutdown_signal()).await?;
     retention.abort();
+    services.sessions_shutdown().await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

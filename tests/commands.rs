@@ -464,6 +464,198 @@ async fn audit_list_is_scoped_and_verify_is_for_admins() {
     }
 }
 
+/// `actor` as if connected from `source` (sessions are told apart by user and source).
+fn from(actor: &Actor, source: &str) -> Actor {
+    Actor {
+        source: source.into(),
+        ..actor.clone()
+    }
+}
+
+/// Waits (bounded) until the trail holds a row with `action` and `target`: session rows are
+/// written in the background.
+async fn wait_for_row(w: &World, action: &str, target: &str) -> vipanel::store::AuditRow {
+    for _ in 0..200 {
+        let rows = w.services.db.audit_rows(None, None, 1000).await.unwrap();
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.action == action && r.target == target)
+        {
+            return row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no audit row {action} {target}");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_killed_by_role_and_tenant() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = from(&w.actor("olive").await, "10.0.0.1:1001");
+        let oscar = from(&w.actor("oscar").await, "10.0.0.2:1002");
+        let vera = from(&w.actor("vera").await, "10.0.0.3:1003");
+        let bert = from(&w.actor("bert").await, "10.0.0.4:1004");
+        let guards: Vec<_> = [&olive, &oscar, &vera, &bert]
+            .into_iter()
+            .map(|a| w.services.session_start(a))
+            .collect();
+        let ids: Vec<String> = guards.iter().map(|g| g.id().to_string()).collect();
+        let id = |i: usize| ids[i].clone();
+        let seen = |list: Value| {
+            let mut users = names(&list, "user");
+            users.sort();
+            users
+        };
+        // Admins see every session, owners their tenant's, everyone else only its own.
+        assert_eq!(
+            seen(w.json(&w.admin, "session list").await),
+            ["bert", "olive", "oscar", "vera"],
+            "[{}]",
+            t.name
+        );
+        assert_eq!(
+            seen(w.json(&olive, "session list").await),
+            ["olive", "oscar", "vera"]
+        );
+        assert_eq!(seen(w.json(&oscar, "session list").await), ["oscar"]);
+        assert_eq!(seen(w.json(&vera, "session ls").await), ["vera"]);
+        let mine = w.json(&olive, "session list").await;
+        let me = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["user"] == "olive")
+            .unwrap();
+        let fields: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "user",
+                "tenant",
+                "role",
+                "source",
+                "key_fingerprint",
+                "started_at",
+                "last_command_at",
+                "commands",
+                "current"
+            ]
+        );
+        assert_eq!(
+            (
+                me["id"].as_str(),
+                me["current"].as_bool(),
+                me["source"].as_str()
+            ),
+            (Some(id(0).as_str()), Some(true), Some("10.0.0.1:1001"))
+        );
+        assert!(
+            me["commands"].as_u64().unwrap() >= 1,
+            "commands on a session are counted: {me}"
+        );
+
+        // (actor, command, exit): killing is for owners (their tenant) and admins; another
+        // tenant's session reads as not found; the session the command runs on is a conflict.
+        let cases: Vec<(&Actor, String, u8)> = vec![
+            (&vera, format!("session kill {} --yes", id(1)), 6),
+            (&oscar, format!("session kill {} --yes", id(2)), 6),
+            (&olive, format!("session kill {} --yes", id(3)), 3),
+            (&bert, format!("session kill {} --yes", id(0)), 3),
+            (&olive, "session kill deadbeef --yes".into(), 3),
+            (&olive, "session kill 'x;y' --yes".into(), 5),
+            (&olive, format!("session kill {}", id(1)), 2),
+            (&olive, format!("session kill {} --yes", id(0)), 4),
+        ];
+        for (actor, line, want) in &cases {
+            let out = w.run(actor, line).await;
+            assert_eq!(
+                out.exit,
+                *want,
+                "[{}] {} `{line}`: {}",
+                t.name,
+                actor.user,
+                out.stderr_text()
+            );
+        }
+        let killed = w
+            .json(&olive, &format!("session kill {} --yes", id(1)))
+            .await;
+        assert_eq!(killed["user"], "oscar");
+        let signal = guards[1].kill_signal();
+        let by = tokio::time::timeout(std::time::Duration::from_secs(5), signal.killed())
+            .await
+            .expect("the kill signal fires");
+        assert_eq!(by.as_deref(), Some("olive"));
+        let out = w
+            .run(&w.admin, &format!("session kill {} --yes", id(3)))
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+
+        // Killing is audited like any change, refusals included, with the command line.
+        let ok = wait_for_row(&w, "session.kill", &id(1)).await;
+        assert_eq!((ok.actor.as_str(), ok.result.as_str()), ("olive", "ok"));
+        assert_eq!(ok.tenant, "acme");
+        assert_eq!(
+            ok.command.as_deref(),
+            Some(format!("session kill {} --yes -o json", id(1)).as_str())
+        );
+        assert_eq!(ok.exit_code, Some(0));
+        let rows = w.services.db.audit_rows(None, None, 1000).await.unwrap();
+        let refused: Vec<(String, Option<i32>)> = rows
+            .iter()
+            .filter(|r| r.action == "session.kill" && r.result != "ok")
+            .map(|r| (r.result.clone(), r.exit_code))
+            .collect();
+        assert!(
+            refused.contains(&("forbidden".into(), Some(6)))
+                && refused.contains(&("not_found".into(), Some(3)))
+                && refused.contains(&("conflict".into(), Some(4))),
+            "{refused:?}"
+        );
+
+        // Start and end are recorded; the end says how long and how many commands.
+        let started = wait_for_row(&w, "session.start", &id(1)).await;
+        assert_eq!(
+            (started.actor.as_str(), started.source.as_str()),
+            ("oscar", "10.0.0.2:1002")
+        );
+        drop(guards);
+        let ended = wait_for_row(&w, "session.end", &id(1)).await;
+        assert!(
+            ended.detail.contains("duration=") && ended.detail.contains("killed_by=olive"),
+            "{}",
+            ended.detail
+        );
+        assert!(
+            w.json(&w.admin, "session list")
+                .await
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_only_in_the_daemon() {
+    for t in db_support::all().await {
+        let mut w = World::new(t.db.clone()).await;
+        w.services.sessions = vipanel::service::SessionRegistry::elsewhere();
+        let out = w.run(&w.admin, "session list").await;
+        assert_eq!(out.exit, 8, "{}", out.stderr_text());
+        assert!(
+            out.stderr_text().contains("over SSH"),
+            "{}",
+            out.stderr_text()
+        );
+        assert_eq!(w.run(&w.admin, "session kill 0123abcd --yes").await.exit, 8);
+        t.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn command_rows_record_the_masked_line_and_the_exit_code() {
     for t in db_support::all().await {

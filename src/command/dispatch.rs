@@ -5,7 +5,7 @@ use super::io::{CommandIo, Invocation};
 use super::output::{self, Format, Outcome, Rendered, done, list, object};
 use super::tree::*;
 use crate::domain::{
-    DomainName, Name, PhpVersion, Role, SiteKind, SshPublicKey, Upstream, parse_age,
+    DomainName, Name, PhpVersion, Role, SessionId, SiteKind, SshPublicKey, Upstream, parse_age,
 };
 use crate::error::{Error, Result};
 use crate::service::{Actor, AuditQuery, DeleteTarget, Services, SiteCreate, UserCreate};
@@ -25,6 +25,16 @@ const SITE_COLUMNS: &[&str] = &[
 ];
 const AUDIT_COLUMNS: &[&str] = &[
     "seq", "at", "actor", "tenant", "action", "target", "result", "source", "flag",
+];
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "user",
+    "tenant",
+    "role",
+    "source",
+    "key_fingerprint",
+    "started_at",
+    "commands",
 ];
 const SERVER_COLUMNS: &[&str] = &[
     "name", "provider", "status", "type", "location", "ipv4", "sites",
@@ -48,6 +58,7 @@ pub async fn run<I: CommandIo>(
         Ok(cli) => cli,
         Err(err) => return help::clap_outcome(err, prefix, format),
     };
+    services.session_command(actor);
     // Audit rows written while the command runs record its line, secrets masked.
     let line = super::mask::masked_line(&mut tree, argv);
     let executed = execute(services, actor, cli.command, io, invocation, cli.output);
@@ -75,6 +86,7 @@ async fn execute<I: CommandIo>(
         Command::Key(cmd) => key(services, actor, cmd, io).await,
         Command::Site(cmd) => site(services, actor, cmd, io).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
+        Command::Session(cmd) => session(services, actor, cmd, io).await,
         Command::Audit(cmd) => audit(services, actor, cmd).await,
     }
 }
@@ -358,6 +370,41 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
                 ),
             };
             Ok(done(message, &pruned))
+        }
+    }
+}
+
+async fn session<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    cmd: SessionCommand,
+    io: &mut I,
+) -> Result<Rendered> {
+    match cmd {
+        SessionCommand::List => Ok(list(
+            &s.session_list(actor)?,
+            SESSION_COLUMNS,
+            "no sessions",
+        )),
+        SessionCommand::Kill { id, confirm } => {
+            let id = SessionId::parse(&id)?;
+            confirmed(
+                s,
+                actor,
+                io,
+                confirm.yes,
+                DeleteTarget::Session(&id),
+                format!("Kill session {id}"),
+            )
+            .await?;
+            let killed = s.session_kill(actor, &id).await?;
+            Ok(done(
+                format!(
+                    "killed session {id} of {} from {}",
+                    killed.user, killed.source
+                ),
+                &killed,
+            ))
         }
     }
 }

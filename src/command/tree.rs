@@ -68,6 +68,9 @@ pub enum Command {
     /// Servers: the panel host itself is `local`.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Who is connected: live sessions, and disconnecting one.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// The audit trail: who did what, from where, with what result (tamper-evident).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -265,4 +268,22 @@ pub enum AuditCommand {
         Examples:\n  {prefix} audit prune\n  vipanel admin audit prune"
     )]
     Prune,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List live sessions: owners see their tenant's (admins: all), others their own.
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  {prefix} session list\n  {prefix} session list -o json"
+    )]
+    List,
+    /// Disconnect a session by its id (owners: of their tenant; admins: any).
+    #[command(after_help = "Example:\n  {prefix} session kill 3f9a0c21 --yes")]
+    Kill {
+        /// The session's id, as `session list` shows it.
+        id: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
 }

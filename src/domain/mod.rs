@@ -8,6 +8,7 @@ mod domain_name;
 mod name;
 mod public_key;
 mod role;
+mod session_id;
 mod site_kind;
 
 pub use age::parse_age;
@@ -16,4 +17,5 @@ pub(crate) use domain_name::printable;
 pub use name::Name;
 pub use public_key::SshPublicKey;
 pub use role::Role;
+pub use session_id::SessionId;
 pub use site_kind::{PhpVersion, SiteKind, Upstream};

@@ -65,6 +65,21 @@ pub(super) async fn record_ok(
     tx.append_audit(&row).await
 }
 
+/// Like [`record_ok`] for an action that changes nothing in the database (killing a session):
+/// the row is the only write, in a transaction of its own.
+pub(super) async fn record_ok_alone(
+    services: &Services,
+    actor: &Actor,
+    tenant: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
+    let mut tx = services.db.begin().await?;
+    record_ok(&mut tx, actor, tenant, action, target, detail).await?;
+    tx.commit().await
+}
+
 impl Services {
     /// Runs a state-changing operation and records its failure, if any, in the audit trail.
     /// (Its success is recorded by the operation itself, inside its transaction.)
@@ -93,7 +108,7 @@ impl Services {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(super) fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 

@@ -15,6 +15,7 @@ mod keys;
 pub mod policy;
 mod preflight;
 mod servers;
+mod sessions;
 mod sites;
 mod suspicion;
 mod tenants;
@@ -27,6 +28,7 @@ pub use audit_trail::AuditQuery;
 pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use identity::{LoginCheck, LoginIdentity, LoginRefusal};
 pub use preflight::DeleteTarget;
+pub use sessions::{KillSignal, SessionGuard, SessionRegistry};
 pub use sites::SiteCreate;
 pub use suspicion::{LOCKOUT_ACTION, network_of};
 pub use users::UserCreate;
@@ -41,10 +43,16 @@ use std::sync::Arc;
 pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
+    /// The live sessions of this process (see [`SessionRegistry`]).
+    pub sessions: SessionRegistry,
 }
 
 impl Services {
     pub fn new(db: Db, config: Arc<Config>) -> Services {
-        Services { db, config }
+        Services {
+            db,
+            config,
+            sessions: SessionRegistry::new(),
+        }
     }
 }

@@ -228,3 +228,19 @@ pub struct AuditPruned {
     pub cutoff: Option<DateTime<Utc>>,
     pub retention_days: u32,
 }
+
+/// One live session (`session list`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub user: String,
+    pub tenant: String,
+    pub role: String,
+    pub source: String,
+    pub key_fingerprint: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub last_command_at: Option<DateTime<Utc>>,
+    pub commands: u64,
+    /// Whether this is the session the listing command runs on.
+    pub current: bool,
+}
