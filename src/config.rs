@@ -34,6 +34,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub penalties: PenaltiesConfig,
     pub host: HostConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +99,58 @@ pub struct HostConfig {
     pub default_php: String,
 }
 
+/// `[audit]`: retention of the audit trail and the suspicious-activity flags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Rows older than this many days are pruned behind a checkpoint; 0 keeps them forever.
+    pub retention_days: u32,
+    /// How often the daemon applies the retention (it also does at start).
+    pub prune_interval_secs: u64,
+    /// A failed login step is flagged `burst` when it is at least the this-many-th failure
+    /// from the same source address or for the same user within `burst_window_secs`.
+    pub burst_failures: u32,
+    pub burst_window_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 90,
+            prune_interval_secs: 3600,
+            burst_failures: 5,
+            burst_window_secs: 600,
+        }
+    }
+}
+
+impl AuditConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| {
+            Err(ConfigError(format!(
+                "bad value for key `audit.{key}`: {why}"
+            )))
+        };
+        // Ten years: beyond that a date computed from it could leave chrono's range.
+        if self.retention_days > 3650 {
+            return bad(
+                "retention_days",
+                "at most 3650 (ten years); 0 keeps rows forever",
+            );
+        }
+        for (key, value, max) in [
+            ("prune_interval_secs", self.prune_interval_secs, 7 * 86400),
+            ("burst_failures", u64::from(self.burst_failures), 1000),
+            ("burst_window_secs", self.burst_window_secs, 86400),
+        ] {
+            if value == 0 || value > max {
+                return bad(key, &format!("must be from 1 to {max}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -111,6 +164,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             penalties: PenaltiesConfig::default(),
             host: HostConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -425,7 +479,7 @@ impl Config {
         if crate::domain::PhpVersion::parse(&self.host.default_php).is_err() {
             return bad("host.default_php", "use MAJOR.MINOR, like 8.2".into());
         }
-        Ok(())
+        self.audit.validate()
     }
 
     /// The database URL in effect: `database_url`, or SQLite in the data dir.

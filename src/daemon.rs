@@ -102,10 +102,47 @@ pub async fn serve(config: Config) -> Result<()> {
         )?;
         out.flush()?;
     }
-    crate::ssh::serve(services, listener, host_key, shutdown_signal()).await?;
+    let retention = tokio::spawn(retention_loop(services.clone()));
+    crate::ssh::serve(services.clone(), listener, host_key, shutdown_signal()).await?;
+    retention.abort();
+    services.sessions_shutdown().await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Applies the audit retention at start, then every `audit.prune_interval_secs` (nothing when
+/// `audit.retention_days` is 0). A failed prune is logged and tried again at the next interval.
+async fn retention_loop(services: Services) {
+    let settings = &services.config.audit;
+    if settings.retention_days == 0 {
+        tracing::info!("audit.retention_days = 0: audit rows are kept forever");
+        return;
+    }
+    let mut every = tokio::time::interval(Duration::from_secs(settings.prune_interval_secs));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // The first tick is immediate: the prune at start.
+        every.tick().await;
+        let pruned = match services.system_tenant_id().await {
+            Ok(system) => {
+                services
+                    .audit_prune_scheduled(&crate::service::Actor::daemon(system))
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match pruned {
+            Ok(p) if p.rows > 0 => tracing::info!(
+                rows = p.rows,
+                through_seq = p.through_seq,
+                retention_days = p.retention_days,
+                "pruned old audit rows behind a checkpoint"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "cannot prune the audit trail"),
+        }
+    }
 }
 
 /// Resolves at the first SIGTERM or SIGINT.

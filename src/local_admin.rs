@@ -55,7 +55,9 @@ impl CommandIo for LocalIo {
 /// Runs `argv` as the local administrator and returns its outcome.
 pub async fn run(config: Config, argv: &[String]) -> anyhow::Result<Outcome> {
     let db = crate::daemon::open_database(&config).await?;
-    let services = Services::new(db.clone(), Arc::new(config));
+    let mut services = Services::new(db.clone(), Arc::new(config));
+    // Sessions live in the daemon's memory, not in this process.
+    services.sessions = crate::service::SessionRegistry::elsewhere();
     crate::daemon::report_bootstrap(
         &services
             .bootstrap(&crate::daemon::initial_key_source())

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use vipanel::command::{self, Invocation, NoInput, Outcome, StdinBytes};
 use vipanel::config::Config;
 use vipanel::service::{Actor, InitialKeySource, Services};
+use vipanel::store::NewAudit;
 
 const KEY_BOB: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9 bob@laptop";
@@ -561,6 +562,396 @@ async fn second_factor_commands_follow_the_roles() {
             assert!(!row.detail.contains(secret), "{row:?}");
         }
         drop(w);
+        t.finish().await;
+    }
+}
+
+/// `actor` as if connected from `source` (sessions are told apart by user and source).
+fn from(actor: &Actor, source: &str) -> Actor {
+    Actor {
+        source: source.into(),
+        ..actor.clone()
+    }
+}
+
+/// Waits (bounded) until the trail holds a row with `action` and `target`: session rows are
+/// written in the background.
+async fn wait_for_row(w: &World, action: &str, target: &str) -> vipanel::store::AuditRow {
+    for _ in 0..200 {
+        let rows = w.services.db.audit_rows(None, None, 1000).await.unwrap();
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.action == action && r.target == target)
+        {
+            return row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no audit row {action} {target}");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_killed_by_role_and_tenant() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = from(&w.actor("olive").await, "10.0.0.1:1001");
+        let oscar = from(&w.actor("oscar").await, "10.0.0.2:1002");
+        let vera = from(&w.actor("vera").await, "10.0.0.3:1003");
+        let bert = from(&w.actor("bert").await, "10.0.0.4:1004");
+        let guards: Vec<_> = [&olive, &oscar, &vera, &bert]
+            .into_iter()
+            .map(|a| w.services.session_start(a))
+            .collect();
+        let ids: Vec<String> = guards.iter().map(|g| g.id().to_string()).collect();
+        let id = |i: usize| ids[i].clone();
+        let seen = |list: Value| {
+            let mut users = names(&list, "user");
+            users.sort();
+            users
+        };
+        // Admins see every session, owners their tenant's, everyone else only its own.
+        assert_eq!(
+            seen(w.json(&w.admin, "session list").await),
+            ["bert", "olive", "oscar", "vera"],
+            "[{}]",
+            t.name
+        );
+        assert_eq!(
+            seen(w.json(&olive, "session list").await),
+            ["olive", "oscar", "vera"]
+        );
+        assert_eq!(seen(w.json(&oscar, "session list").await), ["oscar"]);
+        assert_eq!(seen(w.json(&vera, "session ls").await), ["vera"]);
+        let mine = w.json(&olive, "session list").await;
+        let me = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["user"] == "olive")
+            .unwrap();
+        let fields: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "user",
+                "tenant",
+                "role",
+                "source",
+                "key_fingerprint",
+                "started_at",
+                "last_command_at",
+                "commands",
+                "current"
+            ]
+        );
+        assert_eq!(
+            (
+                me["id"].as_str(),
+                me["current"].as_bool(),
+                me["source"].as_str()
+            ),
+            (Some(id(0).as_str()), Some(true), Some("10.0.0.1:1001"))
+        );
+        assert!(
+            me["commands"].as_u64().unwrap() >= 1,
+            "commands on a session are counted: {me}"
+        );
+
+        // (actor, command, exit): killing is for owners (their tenant) and admins; another
+        // tenant's session reads as not found; the session the command runs on is a conflict.
+        let cases: Vec<(&Actor, String, u8)> = vec![
+            (&vera, format!("session kill {} --yes", id(1)), 6),
+            (&oscar, format!("session kill {} --yes", id(2)), 6),
+            (&olive, format!("session kill {} --yes", id(3)), 3),
+            (&bert, format!("session kill {} --yes", id(0)), 3),
+            (&olive, "session kill deadbeef --yes".into(), 3),
+            (&olive, "session kill 'x;y' --yes".into(), 5),
+            (&olive, format!("session kill {}", id(1)), 2),
+            (&olive, format!("session kill {} --yes", id(0)), 4),
+        ];
+        for (actor, line, want) in &cases {
+            let out = w.run(actor, line).await;
+            assert_eq!(
+                out.exit,
+                *want,
+                "[{}] {} `{line}`: {}",
+                t.name,
+                actor.user,
+                out.stderr_text()
+            );
+        }
+        let killed = w
+            .json(&olive, &format!("session kill {} --yes", id(1)))
+            .await;
+        assert_eq!(killed["user"], "oscar");
+        let signal = guards[1].kill_signal();
+        let by = tokio::time::timeout(std::time::Duration::from_secs(5), signal.killed())
+            .await
+            .expect("the kill signal fires");
+        assert_eq!(by.as_deref(), Some("olive"));
+        let out = w
+            .run(&w.admin, &format!("session kill {} --yes", id(3)))
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+
+        // Killing is audited like any change, refusals included, with the command line.
+        let ok = wait_for_row(&w, "session.kill", &id(1)).await;
+        assert_eq!((ok.actor.as_str(), ok.result.as_str()), ("olive", "ok"));
+        assert_eq!(ok.tenant, "acme");
+        assert_eq!(
+            ok.command.as_deref(),
+            Some(format!("session kill {} --yes -o json", id(1)).as_str())
+        );
+        assert_eq!(ok.exit_code, Some(0));
+        let rows = w.services.db.audit_rows(None, None, 1000).await.unwrap();
+        let refused: Vec<(String, Option<i32>)> = rows
+            .iter()
+            .filter(|r| r.action == "session.kill" && r.result != "ok")
+            .map(|r| (r.result.clone(), r.exit_code))
+            .collect();
+        assert!(
+            refused.contains(&("forbidden".into(), Some(6)))
+                && refused.contains(&("not_found".into(), Some(3)))
+                && refused.contains(&("conflict".into(), Some(4))),
+            "{refused:?}"
+        );
+
+        // Start and end are recorded; the end says how long and how many commands.
+        let started = wait_for_row(&w, "session.start", &id(1)).await;
+        assert_eq!(
+            (started.actor.as_str(), started.source.as_str()),
+            ("oscar", "10.0.0.2:1002")
+        );
+        drop(guards);
+        let ended = wait_for_row(&w, "session.end", &id(1)).await;
+        assert!(
+            ended.detail.contains("duration=") && ended.detail.contains("killed_by=olive"),
+            "{}",
+            ended.detail
+        );
+        assert!(
+            w.json(&w.admin, "session list")
+                .await
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_only_in_the_daemon() {
+    for t in db_support::all().await {
+        let mut w = World::new(t.db.clone()).await;
+        w.services.sessions = vipanel::service::SessionRegistry::elsewhere();
+        let out = w.run(&w.admin, "session list").await;
+        assert_eq!(out.exit, 8, "{}", out.stderr_text());
+        assert!(
+            out.stderr_text().contains("over SSH"),
+            "{}",
+            out.stderr_text()
+        );
+        assert_eq!(w.run(&w.admin, "session kill 0123abcd --yes").await.exit, 8);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn command_rows_record_the_masked_line_and_the_exit_code() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        let line = format!("key add --user olive {KEY_NEW} token=hunter2");
+        assert_eq!(w.run(&w.admin, &line).await.exit, 0);
+        assert_eq!(w.run(&vera, "site create v.example").await.exit, 6);
+        let rows = w.services.db.audit_rows(None, None, 100).await.unwrap();
+        let added = rows.iter().find(|r| r.action == "key.add").unwrap();
+        let masked = added.command.as_deref().unwrap();
+        assert!(!masked.contains("hunter2"), "{masked}");
+        assert!(
+            masked.starts_with("key add --user olive ssh-ed25519 ")
+                && masked.ends_with(" token=***"),
+            "{masked}"
+        );
+        assert_eq!(added.exit_code, Some(0));
+        let refused = &rows[0];
+        assert_eq!(
+            (
+                refused.action.as_str(),
+                refused.command.as_deref(),
+                refused.exit_code
+            ),
+            ("site.create", Some("site create v.example"), Some(6))
+        );
+        let bootstrap = rows.last().unwrap();
+        assert_eq!(
+            (bootstrap.command.as_deref(), bootstrap.exit_code),
+            (None, None)
+        );
+        let json = w.json(&w.admin, "audit list --limit 1").await;
+        assert_eq!(json[0]["command"], "site create v.example");
+        assert_eq!(json[0]["exit_code"], 6);
+        assert_eq!(json[0]["flag"], "");
+        assert_eq!(w.json(&w.admin, "audit verify").await["intact"], true);
+        t.finish().await;
+    }
+}
+
+/// A login row as the identity service writes it.
+fn login_row<'a>(actor: &'a str, source: &'a str, result: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        actor,
+        tenant: "acme",
+        role: "",
+        source,
+        action: "login",
+        target: actor,
+        result,
+        ..NewAudit::default()
+    }
+}
+
+#[tokio::test]
+async fn suspicious_rows_are_flagged_when_written_and_listed_apart() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let s = &w.services;
+        let olive = w.actor("olive").await;
+        // A burst: the fifth refused login from one address within the window, and later ones.
+        for port in 0..6 {
+            let source = format!("198.51.100.7:{}", 4000 + port);
+            s.append_flagged(login_row("panel", &source, "refused"), None)
+                .await;
+        }
+        // Failures for one user from different addresses count too.
+        for i in 0..5 {
+            let source = format!("192.0.2.{i}:22");
+            s.append_flagged(login_row("vera", &source, "refused"), None)
+                .await;
+        }
+        // Logins: the first ever is not flagged, a new network is, a known one is not.
+        let id = olive.user_id;
+        for source in [
+            "203.0.113.5:1",
+            "203.0.113.200:2",
+            "[2001:db8:1::9]:3",
+            "203.0.113.7:4",
+        ] {
+            s.append_flagged(login_row("olive", source, "ok"), id).await;
+        }
+        s.append_flagged(
+            NewAudit {
+                action: vipanel::service::LOCKOUT_ACTION,
+                ..login_row("vera", "192.0.2.9:22", "locked")
+            },
+            None,
+        )
+        .await;
+
+        let flagged = w
+            .json(&w.admin, "audit list --suspicious --limit 100")
+            .await;
+        let flags = names(&flagged, "flag");
+        assert_eq!(
+            flags,
+            [
+                "lockout",
+                "new-network 2001:db8:1::/48",
+                "burst user=vera failures=5 window=600s",
+                "burst source=198.51.100.7 failures=6 window=600s",
+                "burst source=198.51.100.7 failures=5 window=600s",
+            ],
+            "[{}]",
+            t.name
+        );
+        // Owners see their tenant's flagged rows; the filter combines with the others.
+        let olives = w
+            .json(
+                &olive,
+                "audit list --suspicious --action login --user olive",
+            )
+            .await;
+        assert_eq!(names(&olives, "flag"), ["new-network 2001:db8:1::/48"]);
+        let table = w
+            .run(&w.admin, "audit list --suspicious")
+            .await
+            .stdout_text();
+        assert!(table.lines().next().unwrap().ends_with("FLAG"), "{table}");
+        assert!(table.contains("new-network"), "{table}");
+        assert_eq!(w.json(&w.admin, "audit verify").await["intact"], true);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn audit_prune_is_for_admins_and_keeps_the_chain_verifiable() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = w.actor("olive").await;
+        assert_eq!(w.run(&olive, "audit prune").await.exit, 6);
+        // Nothing is 90 days old: nothing goes, and the attempt is recorded.
+        let out = w.run(&w.admin, "audit prune").await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        assert!(
+            out.stderr_text().contains("nothing pruned"),
+            "{}",
+            out.stderr_text()
+        );
+        let none = w.json(&w.admin, "audit prune").await;
+        assert_eq!(
+            (none["rows"].as_i64(), none["retention_days"].as_u64()),
+            (Some(0), Some(90))
+        );
+        assert!(none["through_seq"].is_null());
+
+        // Tests cannot wait 90 days: prune up to now directly.
+        let before = w
+            .services
+            .db
+            .audit_rows(None, None, 1000)
+            .await
+            .unwrap()
+            .len();
+        let cutoff = vipanel::store::now() + chrono::Duration::seconds(1);
+        let pruned = w
+            .services
+            .prune_before(&w.admin, Some(cutoff), false)
+            .await
+            .unwrap();
+        assert_eq!(pruned.rows as usize, before, "[{}]", t.name);
+        let left = w.json(&w.admin, "audit list").await;
+        assert_eq!(names(&left, "action"), ["audit.prune"]);
+        let verdict = w.json(&w.admin, "audit verify").await;
+        assert_eq!(
+            (
+                verdict["intact"].as_bool(),
+                verdict["checked"].as_i64(),
+                verdict["pruned_through"].as_i64()
+            ),
+            (Some(true), Some(1), pruned.through_seq)
+        );
+        // With retention off, nothing is pruned and nothing recorded.
+        let mut config = Config::default();
+        config.audit.retention_days = 0;
+        let off = Services::new(t.db.clone(), Arc::new(config));
+        let out = command::run(
+            &off,
+            &w.admin,
+            &["audit".into(), "prune".into()],
+            &mut NoInput,
+            &Invocation {
+                prefix: "test".into(),
+            },
+        )
+        .await;
+        assert_eq!(out.exit, 0);
+        assert!(
+            out.stderr_text().contains("retention is off"),
+            "{}",
+            out.stderr_text()
+        );
         t.finish().await;
     }
 }

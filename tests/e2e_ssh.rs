@@ -2337,3 +2337,232 @@ fn only_modern_algorithms_are_negotiated() {
         run.expect(0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sessions and the audit trail's command lines and flags
+// ---------------------------------------------------------------------------------------------
+
+/// Waits (bounded) until `vipanel admin audit list` (newest first, up to 1000 rows, with
+/// `extra` flags) holds an entry matching `want`; session and login rows are written in the
+/// background.
+fn wait_for_entry(d: &Daemon, extra: &[&str], what: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut words = vec!["audit", "list", "--limit", "1000"];
+    words.extend(extra);
+    loop {
+        let entries = d.admin_json(&words);
+        if let Some(entry) = entries.as_array().into_iter().flatten().find(|e| want(e)) {
+            return entry.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no audit entry for {what}: {entries:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn session_list_shows_the_callers_own_session_with_its_source_and_key_and_both_ends_are_audited() {
+    let Some(d) = Daemon::start() else { return };
+    let bob = d.user("acme", "bob", "operator");
+    let sessions = d.ssh_json(&bob, &["session", "list"]);
+    let list = sessions.as_array().expect("an array");
+    assert_eq!(
+        list.len(),
+        1,
+        "an operator sees its own sessions only: {sessions}"
+    );
+    let me = &list[0];
+    assert_eq!(me["user"], "bob");
+    assert_eq!(me["current"], true);
+    assert_eq!(me["key_fingerprint"], Value::from(bob.fingerprint()));
+    assert!(
+        me["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("127.0.0.1:")),
+        "{me}"
+    );
+    assert_time(me, "started_at");
+    let id = me["id"].as_str().expect("id").to_owned();
+    let table = expect(&d, &bob, &["session", "list"], 0);
+    assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
+    // The connection ended with the command: its start and end are in the trail.
+    let start = wait_for_entry(&d, &["--action", "session.start"], "bob's start", |e| {
+        e["target"] == id.as_str()
+    });
+    assert_eq!(
+        (&start["actor"], &start["source"]),
+        (&me["user"], &me["source"])
+    );
+    let end = wait_for_entry(&d, &["--action", "session.end"], "bob's end", |e| {
+        e["target"] == id.as_str()
+    });
+    let detail = end["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("duration=") && detail.contains("commands=1"),
+        "{end}"
+    );
+}
+
+#[test]
+fn an_admins_session_kill_disconnects_another_open_session() {
+    let Some(d) = Daemon::start() else { return };
+    let bob = d.user("acme", "bob", "operator");
+    let mut conn = d.master(&bob, PANEL);
+    let via = |words: &[&str]| {
+        let line = support::remote_line(words);
+        d.ssh_with(&bob, PANEL, &conn.options(), Some(&line), None)
+    };
+    let source = via(&["whoami", "-o", "json"]).json()["source"].clone();
+    let listed = d.ssh_json(&d.admin_key, &["session", "list"]);
+    let bobs = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["user"] == "bob")
+        .unwrap_or_else(|| panic!("bob's open connection is listed: {listed}"));
+    assert_eq!(bobs["source"], source);
+    assert_eq!(bobs["current"], false);
+    let id = bobs["id"].as_str().expect("id").to_owned();
+    // Without a terminal the kill needs --yes; bob himself (an operator) may not kill.
+    expect(&d, &d.admin_key, &["session", "kill", &id], 2);
+    expect(&d, &bob, &["session", "kill", &id, "--yes"], 6);
+    let killed = d.ssh_json(&d.admin_key, &["session", "kill", &id, "--yes"]);
+    assert_eq!(killed["user"], "bob");
+    let status = conn.wait_exit(Duration::from_secs(15));
+    assert!(
+        status.is_some(),
+        "bob's ssh is still connected after the kill"
+    );
+    let after = d.ssh_json(&d.admin_key, &["session", "list"]);
+    assert!(
+        !field_values(&after, "user").contains(&"bob".to_owned()),
+        "{after}"
+    );
+    let end = wait_for_entry(
+        &d,
+        &["--action", "session.end"],
+        "the killed session",
+        |e| e["target"] == id.as_str(),
+    );
+    assert!(
+        end["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("killed_by=admin"),
+        "{end}"
+    );
+    let kill = wait_for_entry(&d, &["--action", "session.kill"], "the kill", |e| {
+        e["result"] == "ok"
+    });
+    assert_eq!(
+        (&kill["actor"], &kill["tenant"]),
+        (&Value::from("admin"), &Value::from("acme"))
+    );
+}
+
+#[test]
+fn a_burst_of_refused_logins_is_listed_as_suspicious() {
+    let Some(d) = Daemon::builder()
+        .env("VIPANEL_AUDIT__BURST_FAILURES", "3")
+        .start()
+    else {
+        return;
+    };
+    let stranger = d.new_key("stranger");
+    for _ in 0..4 {
+        d.panel(&stranger, &["whoami"]).expect(255);
+    }
+    let burst = wait_for_entry(&d, &["--suspicious"], "a burst", |e| {
+        e["flag"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("burst source=127.0.0.1 failures=4"))
+    });
+    assert_eq!(
+        (&burst["action"], &burst["result"]),
+        (&Value::from("login"), &Value::from("refused"))
+    );
+    let flagged = d.admin_json(&["audit", "list", "--suspicious"]);
+    let flags = field_values(&flagged, "flag");
+    assert!(
+        flags
+            .iter()
+            .all(|f| f.starts_with("burst source=127.0.0.1")),
+        "only the burst is suspicious: {flagged:#}"
+    );
+    assert_eq!(flags.len(), 2, "the third and fourth failures: {flagged:#}");
+    let plain = d.admin(&["audit", "list", "--suspicious", "-o", "plain"]);
+    plain.expect(0);
+    assert_eq!(plain.stdout.lines().count(), 2, "{}", plain.stdout);
+    // Rows written with their flag keep the chain intact.
+    assert_eq!(
+        d.ssh_json(&d.admin_key, &["audit", "verify"])["intact"],
+        true
+    );
+}
+
+#[test]
+fn command_rows_over_ssh_carry_the_masked_command_line_and_the_exit_code() {
+    let Some(d) = Daemon::start() else { return };
+    let bob = d.user("acme", "bob", "operator");
+    let key = d.new_key("zed");
+    let with_secret = format!("{} password=hunter2", key.public_line());
+    d.panel(
+        &d.admin_key,
+        &[
+            "user",
+            "create",
+            "zed",
+            "--role",
+            "viewer",
+            "--tenant",
+            "acme",
+            "--key",
+            &with_secret,
+        ],
+    )
+    .expect(0);
+    expect(&d, &bob, &["user", "create", "eve", "--role", "viewer"], 6);
+    let entries = d.admin_json(&["audit", "list", "--action", "user.create"]);
+    let created = entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["target"] == "zed")
+        .unwrap_or_else(|| panic!("no user.create zed: {entries:#}"));
+    let line = created["command"].as_str().expect("a command line");
+    assert!(!line.contains("hunter2"), "{line}");
+    assert!(
+        line.starts_with("user create zed --role viewer --tenant acme --key 'ssh-ed25519 ")
+            && line.ends_with(" password=***'"),
+        "{line}"
+    );
+    assert_eq!(created["exit_code"], 0);
+    let refused = entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["target"] == "eve")
+        .unwrap_or_else(|| panic!("no refused user.create eve: {entries:#}"));
+    assert_eq!(
+        (
+            &refused["command"],
+            &refused["exit_code"],
+            &refused["result"]
+        ),
+        (
+            &Value::from("user create eve --role viewer"),
+            &Value::from(6),
+            &Value::from("forbidden")
+        )
+    );
+    // Logins and sessions are not commands: no line, no exit code.
+    let login = wait_for_entry(&d, &["--action", "login"], "a login", |e| {
+        e["actor"] == "bob"
+    });
+    assert_eq!(
+        (&login["command"], &login["exit_code"]),
+        (&Value::Null, &Value::Null)
+    );
+}

@@ -4,7 +4,7 @@
 mod db_support;
 
 use vipanel::error::ErrorKind;
-use vipanel::store::{Db, NewAudit, NewKey, NewSite};
+use vipanel::store::{AuditFilter, AuditPrune, Db, NewAudit, NewKey, NewSite};
 
 const ED_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9";
 
@@ -350,6 +350,245 @@ async fn audit_chain_is_append_only_serialised_and_detects_tampering() {
             "{}",
             t.name
         );
+        t.finish().await;
+    }
+}
+
+/// Appends `n` rows (`site.create` of `t{i}`).
+async fn append_rows(db: &Db, from: usize, n: usize) {
+    for i in from..from + n {
+        db.append_audit(&audit("site.create", &format!("t{i}"), "ok"))
+            .await
+            .unwrap();
+    }
+}
+
+/// Ten rows, the first five written before the returned cutoff.
+async fn ten_rows_around_a_cutoff(db: &Db) -> chrono::DateTime<chrono::Utc> {
+    append_rows(db, 1, 5).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cutoff = vipanel::store::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    append_rows(db, 6, 5).await;
+    cutoff
+}
+
+#[tokio::test]
+async fn pruning_keeps_the_chain_verifiable_and_the_database_guards_the_rest() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let cutoff = ten_rows_around_a_cutoff(db).await;
+        let mut tx = db.begin().await.unwrap();
+        let pruned = tx.prune_audit(cutoff).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            pruned,
+            Some(AuditPrune {
+                through_seq: 5,
+                rows: 5
+            }),
+            "{}",
+            t.name
+        );
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            (
+                verdict.checked,
+                verdict.first_broken,
+                verdict.pruned_through
+            ),
+            (5, None, Some(5)),
+            "{}",
+            t.name
+        );
+        let left: Vec<i64> = db
+            .audit_rows(None, None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(left, vec![10, 9, 8, 7, 6]);
+        assert_eq!(db.audit_checkpoints().await.unwrap().len(), 1);
+
+        // Nothing else is old enough: a second prune finds nothing.
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(tx.prune_audit(cutoff).await.unwrap(), None);
+        drop(tx);
+
+        // Rows no checkpoint covers cannot be deleted, no row can be changed, and the
+        // checkpoints themselves are append-only.
+        for sql in [
+            "DELETE FROM audit_log WHERE seq = 6",
+            "DELETE FROM audit_log",
+            "UPDATE audit_log SET detail = 'x' WHERE seq = 7",
+            "UPDATE audit_checkpoints SET seq = 9",
+            "DELETE FROM audit_checkpoints",
+        ] {
+            let refused = on_any(db, sql).await;
+            assert!(refused.is_err(), "{}: `{sql}` must be refused", t.name);
+        }
+        if let Db::Postgres(_) = db {
+            for sql in ["TRUNCATE audit_log", "TRUNCATE audit_checkpoints"] {
+                let refused = on_any(db, sql).await.expect_err(sql);
+                assert!(
+                    refused.to_string().contains("append-only"),
+                    "{sql}: {refused}"
+                );
+            }
+        }
+        assert_eq!(db.audit_rows(None, None, 100).await.unwrap().len(), 5);
+
+        // An edit after pruning is still found, at its own row.
+        let disable = match db {
+            Db::Sqlite(_) => "DROP TRIGGER audit_log_no_update",
+            Db::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+        };
+        on_any(db, disable).await.unwrap();
+        on_any(db, "UPDATE audit_log SET target = 'evil' WHERE seq = 8")
+            .await
+            .unwrap();
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            (verdict.checked, verdict.first_broken),
+            (2, Some(8)),
+            "{}",
+            t.name
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn rows_removed_behind_the_guard_after_a_checkpoint_are_found() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let cutoff = ten_rows_around_a_cutoff(db).await;
+        let mut tx = db.begin().await.unwrap();
+        tx.prune_audit(cutoff).await.unwrap();
+        tx.commit().await.unwrap();
+        // Someone drops the guard and removes the oldest remaining row: the next one no longer
+        // follows the checkpoint.
+        let disable = match db {
+            Db::Sqlite(_) => "DROP TRIGGER audit_log_no_delete",
+            Db::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+        };
+        on_any(db, disable).await.unwrap();
+        on_any(db, "DELETE FROM audit_log WHERE seq = 6")
+            .await
+            .unwrap();
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            (verdict.checked, verdict.first_broken),
+            (0, Some(6)),
+            "{}",
+            t.name
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn after_pruning_everything_the_chain_goes_on_from_the_checkpoint() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        append_rows(db, 1, 3).await;
+        let future = vipanel::store::now() + chrono::Duration::seconds(5);
+        let mut tx = db.begin().await.unwrap();
+        let pruned = tx.prune_audit(future).await.unwrap().unwrap();
+        // The prune's own row, in the same transaction, chains to the checkpoint.
+        tx.append_audit(&audit("audit.prune", "audit", "ok"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!((pruned.through_seq, pruned.rows), (3, 3));
+        append_rows(db, 4, 1).await;
+        let rows = db.audit_rows(None, None, 10).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![5, 4],
+            "{}",
+            t.name
+        );
+        let checkpoint = &db.audit_checkpoints().await.unwrap()[0];
+        assert_eq!(rows[1].prev_hash, checkpoint.1);
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            (
+                verdict.checked,
+                verdict.first_broken,
+                verdict.pruned_through
+            ),
+            (2, None, Some(3))
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn flags_failures_and_networks() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (_, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        for (source, actor, action, result, flag) in [
+            ("127.0.0.1:1000", "panel", "login", "refused", ""),
+            ("127.0.0.1:1001", "alice", "login", "refused", "burst"),
+            ("127.0.0.10:1002", "panel", "login.code", "refused", ""),
+            ("[::1]:1003", "alice", "login", "ok", ""),
+            ("127.0.0.1:1004", "alice", "site.create", "forbidden", ""),
+        ] {
+            db.append_audit(&NewAudit {
+                source,
+                actor,
+                flag,
+                ..audit(action, "x", result)
+            })
+            .await
+            .unwrap();
+        }
+        let hour_ago = vipanel::store::now() - chrono::Duration::hours(1);
+        for (host, actor, want) in [
+            (Some("127.0.0.1"), Some("alice"), (2, 1)),
+            (Some("127.0.0.10"), None, (1, 0)),
+            (Some("[::1]"), Some("alice"), (0, 1)),
+            (None, Some("bob"), (0, 0)),
+        ] {
+            let got = db
+                .login_failures_since(hour_ago, host, actor)
+                .await
+                .unwrap();
+            assert_eq!(got, want, "{}: {host:?} {actor:?}", t.name);
+        }
+        let later = vipanel::store::now() + chrono::Duration::seconds(5);
+        assert_eq!(
+            db.login_failures_since(later, Some("127.0.0.1"), Some("alice"))
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+        let flagged = db
+            .audit_query(
+                &AuditFilter {
+                    flagged: true,
+                    ..AuditFilter::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].flag, "burst");
+
+        let first = db.record_user_network(alice, "127.0.0.0/24").await.unwrap();
+        assert_eq!((first.new, first.known_before), (true, 0), "{}", t.name);
+        let again = db.record_user_network(alice, "127.0.0.0/24").await.unwrap();
+        assert_eq!((again.new, again.known_before), (false, 1));
+        let other = db
+            .record_user_network(alice, "2001:db8::/48")
+            .await
+            .unwrap();
+        assert_eq!((other.new, other.known_before), (true, 1));
+        assert_eq!(db.user_networks(alice).await.unwrap().len(), 2);
         t.finish().await;
     }
 }

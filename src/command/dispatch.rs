@@ -5,7 +5,8 @@ use super::io::{CommandIo, Invocation};
 use super::output::{self, Format, Outcome, Rendered, done, list, object};
 use super::tree::*;
 use crate::domain::{
-    DomainName, Name, PhpVersion, Role, SiteKind, SourceNets, SshPublicKey, Upstream, parse_age,
+    DomainName, Name, PhpVersion, Role, SessionId, SiteKind, SourceNets, SshPublicKey, Upstream,
+    parse_age,
 };
 use crate::error::{Error, Result};
 use crate::service::{
@@ -27,7 +28,17 @@ const SITE_COLUMNS: &[&str] = &[
     "domain", "tenant", "type", "php", "status", "aliases", "server",
 ];
 const AUDIT_COLUMNS: &[&str] = &[
-    "seq", "at", "actor", "tenant", "action", "target", "result", "source",
+    "seq", "at", "actor", "tenant", "action", "target", "result", "source", "flag",
+];
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "user",
+    "tenant",
+    "role",
+    "source",
+    "key_fingerprint",
+    "started_at",
+    "commands",
 ];
 const SERVER_COLUMNS: &[&str] = &[
     "name", "provider", "status", "type", "location", "ipv4", "sites",
@@ -43,14 +54,19 @@ pub async fn run<I: CommandIo>(
 ) -> Outcome {
     let format = help::format_in(argv);
     let prefix = invocation.prefix.as_str();
-    let parsed = help::command(prefix)
-        .try_get_matches_from(argv)
+    let mut tree = help::command(prefix);
+    let parsed = tree
+        .try_get_matches_from_mut(argv)
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => return help::clap_outcome(err, prefix, format),
     };
-    match execute(services, actor, cli.command, io, invocation, cli.output).await {
+    services.session_command(actor);
+    // Audit rows written while the command runs record its line, secrets masked.
+    let line = super::mask::masked_line(&mut tree, argv);
+    let executed = execute(services, actor, cli.command, io, invocation, cli.output);
+    match crate::service::with_command_line(line, executed).await {
         Ok(rendered) => output::render(rendered, cli.output),
         Err(err) => output::render_error(&err, cli.output),
     }
@@ -75,6 +91,7 @@ async fn execute<I: CommandIo>(
         Command::Totp(cmd) => super::second_factor::totp(services, actor, cmd, format).await,
         Command::Site(cmd) => site(services, actor, cmd, io).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
+        Command::Session(cmd) => session(services, actor, cmd, io).await,
         Command::Audit(cmd) => audit(services, actor, cmd).await,
     }
 }
@@ -347,6 +364,7 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
             since,
             user,
             action,
+            suspicious,
             limit,
         } => {
             if !(1..=10_000).contains(&limit) {
@@ -356,6 +374,7 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
                 since: since.as_deref().map(parse_age).transpose()?,
                 user: user.as_deref().map(user_name).transpose()?,
                 action,
+                suspicious,
                 limit,
             };
             Ok(list(
@@ -365,6 +384,53 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
             ))
         }
         AuditCommand::Verify => Ok(object(&s.audit_verify(actor).await?)),
+        AuditCommand::Prune => {
+            let pruned = s.audit_prune(actor).await?;
+            let message = match (pruned.retention_days, pruned.through_seq) {
+                (0, _) => "nothing pruned: retention is off (audit.retention_days = 0)".to_owned(),
+                (days, None) => format!("nothing pruned: no entry is older than {days} days"),
+                (days, Some(seq)) => format!(
+                    "pruned {} entries older than {days} days (up to seq {seq}; a checkpoint keeps the rest verifiable)",
+                    pruned.rows
+                ),
+            };
+            Ok(done(message, &pruned))
+        }
+    }
+}
+
+async fn session<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    cmd: SessionCommand,
+    io: &mut I,
+) -> Result<Rendered> {
+    match cmd {
+        SessionCommand::List => Ok(list(
+            &s.session_list(actor)?,
+            SESSION_COLUMNS,
+            "no sessions",
+        )),
+        SessionCommand::Kill { id, confirm } => {
+            let id = SessionId::parse(&id)?;
+            confirmed(
+                s,
+                actor,
+                io,
+                confirm.yes,
+                DeleteTarget::Session(&id),
+                format!("Kill session {id}"),
+            )
+            .await?;
+            let killed = s.session_kill(actor, &id).await?;
+            Ok(done(
+                format!(
+                    "killed session {id} of {} from {}",
+                    killed.user, killed.source
+                ),
+                &killed,
+            ))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 mod dispatch;
 mod help;
 mod io;
+pub mod mask;
 pub mod output;
 mod second_factor;
 mod tree;

@@ -71,6 +71,9 @@ pub enum Command {
     /// Servers: the panel host itself is `local`.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Who is connected: live sessions, and disconnecting one.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// The audit trail: who did what, from where, with what result (tamper-evident).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -277,7 +280,9 @@ pub enum AuditCommand {
     /// List entries, newest first: owners see their tenant's (admins: all), others their own.
     #[command(
         visible_alias = "ls",
-        after_help = "Examples:\n  {prefix} audit list --since 1h\n  {prefix} audit list --user alice --action site.delete -o json"
+        after_help = "Examples:\n  {prefix} audit list --since 1h\n  \
+        {prefix} audit list --user alice --action site.delete -o json\n  \
+        {prefix} audit list --suspicious --since 1d"
     )]
     List {
         /// Only entries at most this old: 90s, 30m, 12h, 7d, 2w.
@@ -289,10 +294,37 @@ pub enum AuditCommand {
         /// Only this action, like site.create or user.delete.
         #[arg(long)]
         action: Option<String>,
+        /// Only entries flagged as suspicious (bursts of failures, new networks, lockouts).
+        #[arg(long)]
+        suspicious: bool,
         /// At most this many entries (1 to 10000).
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
     /// Check the hash chain of the whole trail (admins); exit 9 names the first broken entry.
     Verify,
+    /// Remove entries older than audit.retention_days now, keeping a checkpoint (admins).
+    #[command(
+        after_help = "The daemon does this by itself at start and every audit.prune_interval_secs.\n\n\
+        Examples:\n  {prefix} audit prune\n  vipanel admin audit prune"
+    )]
+    Prune,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List live sessions: owners see their tenant's (admins: all), others their own.
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  {prefix} session list\n  {prefix} session list -o json"
+    )]
+    List,
+    /// Disconnect a session by its id (owners: of their tenant; admins: any).
+    #[command(after_help = "Example:\n  {prefix} session kill 3f9a0c21 --yes")]
+    Kill {
+        /// The session's id, as `session list` shows it.
+        id: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
 }

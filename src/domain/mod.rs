@@ -9,6 +9,7 @@ mod domain_name;
 mod name;
 mod public_key;
 mod role;
+mod session_id;
 mod site_kind;
 mod source_nets;
 
@@ -18,5 +19,6 @@ pub(crate) use domain_name::printable;
 pub use name::Name;
 pub use public_key::SshPublicKey;
 pub use role::Role;
+pub use session_id::SessionId;
 pub use site_kind::{PhpVersion, SiteKind, Upstream};
 pub use source_nets::SourceNets;

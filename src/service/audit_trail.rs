@@ -1,7 +1,8 @@
 //! Reading and verifying the audit trail: `audit list` and `audit verify`.
 //!
 //! Owners and admins read their tenant's rows (admins: every tenant's); everyone else reads only
-//! the rows it caused. Verifying walks the whole hash chain, so it is for admins.
+//! the rows it caused. Verifying walks the whole hash chain (from the retention checkpoint, if
+//! the head was pruned), so it is for admins.
 
 use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, AuditChain, AuditEntry, Services};
@@ -15,6 +16,8 @@ pub struct AuditQuery {
     pub since: Option<chrono::Duration>,
     pub user: Option<Name>,
     pub action: Option<String>,
+    /// Only rows flagged as suspicious.
+    pub suspicious: bool,
     pub limit: i64,
 }
 
@@ -41,13 +44,14 @@ impl Services {
             actor: own_only.or(query.user.as_ref().map(Name::as_str)),
             action: query.action.as_deref(),
             since: query.since.map(|age| chrono::Utc::now() - age),
+            flagged: query.suspicious,
         };
         let rows = self.db.audit_query(&filter, query.limit).await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
-    /// Walks the whole chain; a broken chain is an integrity error (exit 9) naming the first
-    /// broken `seq`.
+    /// Walks the whole chain that remains; a broken chain is an integrity error (exit 9)
+    /// naming the first broken `seq`.
     pub async fn audit_verify(&self, actor: &Actor) -> Result<AuditChain> {
         policy::check(
             actor,
@@ -61,6 +65,7 @@ impl Services {
             None => Ok(AuditChain {
                 intact: true,
                 checked: verdict.checked,
+                pruned_through: verdict.pruned_through,
             }),
             Some(seq) => Err(Error::new(
                 ErrorKind::Integrity,

@@ -118,6 +118,9 @@ impl Services {
             .secret_key()?
             .seal(&totp_context(user_id), &pending.secret)?;
         let (codes, hashes) = new_recovery_codes().await?;
+        let detail = login_detail(identity, login, "enrolled=yes");
+        let row = login_audit(identity, "ok", &detail);
+        let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
         tx.set_totp(
             user_id,
@@ -137,8 +140,7 @@ impl Services {
             "at login",
         )
         .await?;
-        let detail = login_detail(identity, login, "enrolled=yes");
-        tx.append_audit(&login_audit(identity, "ok", &detail))
+        tx.append_audit(&crate::store::NewAudit { flag: &flag, ..row })
             .await?;
         tx.commit().await?;
         Ok(Some(codes))

@@ -135,9 +135,8 @@ impl Services {
         }
         let detail = login_detail(identity, login, "");
         let entry = login_audit(identity, "ok", &detail);
-        if let Err(err) = self.db.append_audit(&entry).await {
-            tracing::error!(error = %err, "cannot record a login in the audit trail");
-        }
+        // Flagged when from a new network (see suspicion.rs).
+        self.append_flagged(entry, identity.actor.user_id).await;
     }
 
     /// Records a refused login attempt with its reason (best effort).
@@ -162,9 +161,8 @@ impl Services {
             "refused",
             &detail,
         );
-        if let Err(err) = self.db.append_audit(&entry).await {
-            tracing::error!(error = %err, "cannot record a refused login in the audit trail");
-        }
+        // Flagged when part of a burst of failures (see suspicion.rs).
+        self.append_flagged(entry, None).await;
     }
 
     /// Records that a source address was penalised for misbehaving before authentication

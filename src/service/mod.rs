@@ -6,6 +6,7 @@
 
 mod actor;
 mod audit;
+mod audit_retention;
 mod audit_trail;
 mod bootstrap;
 mod dashboard;
@@ -16,12 +17,15 @@ pub mod policy;
 mod preflight;
 mod second_factor;
 mod servers;
+mod sessions;
 mod sites;
+mod suspicion;
 mod tenants;
 mod users;
 mod views;
 
 pub use actor::Actor;
+pub use audit::with_command_line;
 pub use audit_trail::AuditQuery;
 pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use enrollment::{EnrollRequirement, PendingEnrollment, locked_out_error};
@@ -29,7 +33,9 @@ pub use identity::{LoginCheck, LoginIdentity, LoginRefusal, SecondStep};
 pub use keys::KeyOptions;
 pub use preflight::DeleteTarget;
 pub use second_factor::CodeCheck;
+pub use sessions::{KillSignal, SessionGuard, SessionRegistry};
 pub use sites::SiteCreate;
+pub use suspicion::{LOCKOUT_ACTION, network_of};
 pub use users::UserCreate;
 pub use views::*;
 
@@ -46,6 +52,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Loaded (or created) on first use; the daemon loads it at start.
     secret_key: Arc<OnceLock<Arc<SecretKey>>>,
+    /// The live sessions of this process (see [`SessionRegistry`]).
+    pub sessions: SessionRegistry,
 }
 
 impl Services {
@@ -54,6 +62,7 @@ impl Services {
             db,
             config,
             secret_key: Arc::new(OnceLock::new()),
+            sessions: SessionRegistry::new(),
         }
     }
 

@@ -18,8 +18,10 @@ pub enum Resource {
     Site,
     Server,
     Dashboard,
-    /// The audit trail: everyone reads (scoped by the service); only admins verify the chain.
+    /// The audit trail: everyone reads (scoped by the service); only admins verify or prune.
     Audit,
+    /// Live sessions: everyone lists (scoped by the service); owners and admins kill.
+    Session,
 }
 
 /// Reading or changing.
@@ -58,6 +60,8 @@ fn role_allows(role: Role, resource: Resource, verb: Verb, owner: Owner) -> bool
         (Site | Server, Verb::Write) => role >= Role::Operator,
         (Dashboard | Audit, Verb::Read) => true,
         (Dashboard | Audit, Verb::Write) => false,
+        (Session, Verb::Read) => true,
+        (Session, Verb::Write) => role >= Role::Owner,
     }
 }
 
@@ -76,7 +80,8 @@ pub fn check(
             match (resource, verb) {
                 (_, Verb::Read) => "view",
                 // The chain is never changed; "writing" it here means checking it whole.
-                (Resource::Audit, Verb::Write) => "verify",
+                (Resource::Audit, Verb::Write) => "verify or prune",
+                (Resource::Session, Verb::Write) => "kill",
                 (_, Verb::Write) => "change",
             },
             resource_plural(resource)
@@ -115,6 +120,7 @@ fn resource_plural(resource: Resource) -> &'static str {
         Resource::Server => "servers",
         Resource::Dashboard => "the dashboard",
         Resource::Audit => "the audit chain",
+        Resource::Session => "sessions",
     }
 }
 
@@ -150,6 +156,11 @@ mod tests {
             (Role::Owner, Tenant, Verb::Write, false),
             (Role::Admin, Tenant, Verb::Write, true),
             (Role::Viewer, Dashboard, Verb::Read, true),
+            (Role::Viewer, Session, Verb::Read, true),
+            (Role::Viewer, Session, Verb::Write, false),
+            (Role::Operator, Session, Verb::Write, false),
+            (Role::Owner, Session, Verb::Write, true),
+            (Role::Owner, Audit, Verb::Write, false),
         ];
         for (role, res, verb, allowed) in cases {
             let got = check(&actor(role, 1), res, verb, own, "x");

@@ -3,7 +3,7 @@
 
 use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, Services};
-use crate::domain::{DomainName, Name};
+use crate::domain::{DomainName, Name, SessionId};
 use crate::error::Result;
 
 /// Something a destructive command is about to remove.
@@ -13,6 +13,8 @@ pub enum DeleteTarget<'a> {
     User(&'a Name),
     Key(&'a str),
     Site(&'a DomainName),
+    /// Killing a session (it cannot be undone either).
+    Session(&'a SessionId),
 }
 
 impl Services {
@@ -23,6 +25,7 @@ impl Services {
             DeleteTarget::User(name) => ("user.delete", name.to_string()),
             DeleteTarget::Key(fingerprint) => ("key.remove", fingerprint.to_owned()),
             DeleteTarget::Site(domain) => ("site.delete", domain.to_string()),
+            DeleteTarget::Session(id) => ("session.kill", id.to_string()),
         };
         self.audited(actor, action, &name, async {
             match target {
@@ -47,6 +50,7 @@ impl Services {
                     .visible_site(actor, domain, Verb::Write)
                     .await
                     .map(drop),
+                DeleteTarget::Session(id) => self.session_to_kill(actor, id).map(drop),
             }
         })
         .await

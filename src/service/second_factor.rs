@@ -8,7 +8,7 @@ use super::Services;
 use super::identity::{LoginIdentity, login_audit, login_detail};
 use crate::error::{Error, Result};
 use crate::secret::{OneTimeCode, Totp, verify_code};
-use crate::store::Tx;
+use crate::store::{NewAudit, Tx};
 use chrono::{DateTime, Duration, Utc};
 
 /// What became of a typed code.
@@ -74,6 +74,10 @@ impl Services {
             return self.code_failed(identity, login, CodeFailure::Wrong).await;
         };
         let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let detail = login_detail(identity, login, "");
+        let row = login_audit(identity, "ok", &detail);
+        // Before the transaction: computing the flag reads (and records the network).
+        let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
         if !tx.accept_totp_step(user_id, step).await? {
             drop(tx);
@@ -81,9 +85,7 @@ impl Services {
                 .code_failed(identity, login, CodeFailure::Replayed)
                 .await;
         }
-        let detail = login_detail(identity, login, "");
-        tx.append_audit(&login_audit(identity, "ok", &detail))
-            .await?;
+        tx.append_audit(&NewAudit { flag: &flag, ..row }).await?;
         tx.commit().await?;
         Ok(CodeCheck::Accepted)
     }
@@ -109,13 +111,6 @@ impl Services {
         let Some(id) = matched else {
             return self.code_failed(identity, login, CodeFailure::Wrong).await;
         };
-        let mut tx = self.db.begin().await?;
-        if !tx.use_recovery_code(id).await? {
-            drop(tx);
-            return self
-                .code_failed(identity, login, CodeFailure::Replayed)
-                .await;
-        }
         let left = self
             .db
             .recovery_codes_left(user_id)
@@ -126,8 +121,16 @@ impl Services {
             login,
             &format!("recovery_code=used recovery_codes_left={left}"),
         );
-        tx.append_audit(&login_audit(identity, "ok", &detail))
-            .await?;
+        let row = login_audit(identity, "ok", &detail);
+        let flag = self.flag_for(&row, Some(user_id)).await;
+        let mut tx = self.db.begin().await?;
+        if !tx.use_recovery_code(id).await? {
+            drop(tx);
+            return self
+                .code_failed(identity, login, CodeFailure::Replayed)
+                .await;
+        }
+        tx.append_audit(&NewAudit { flag: &flag, ..row }).await?;
         tx.commit().await?;
         Ok(CodeCheck::Accepted)
     }
@@ -151,9 +154,8 @@ impl Services {
                 login,
                 &format!("reason=locked out until {}", until.to_rfc3339()),
             );
-            self.db
-                .append_audit(&login_audit(identity, "refused", &detail))
-                .await?;
+            self.append_flagged(login_audit(identity, "refused", &detail), Some(user_id))
+                .await;
         }
         Ok(until)
     }
@@ -170,11 +172,12 @@ impl Services {
         let auth = &self.config.auth;
         let now = Utc::now();
         let window = Duration::seconds(i64::try_from(auth.lockout_window_secs).unwrap_or(900));
+        let detail = login_detail(identity, login, &format!("reason={}", failure.reason()));
+        let row = login_audit(identity, "refused", &detail);
+        let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
         let failures = tx.add_second_step_failure(user_id, now - window).await?;
-        let detail = login_detail(identity, login, &format!("reason={}", failure.reason()));
-        tx.append_audit(&login_audit(identity, "refused", &detail))
-            .await?;
+        tx.append_audit(&NewAudit { flag: &flag, ..row }).await?;
         let outcome = if failures >= i64::from(auth.lockout_failures) {
             let until = now + Duration::seconds(i64::try_from(auth.lockout_secs).unwrap_or(900));
             lock_out(&mut tx, identity, user_id, until, failures).await?;
@@ -207,7 +210,7 @@ async fn lock_out(
         role: actor.role.as_str(),
         key_fingerprint: actor.key_fingerprint.as_deref(),
         source: &actor.source,
-        action: "login.lockout",
+        action: super::LOCKOUT_ACTION,
         target: &actor.user,
         result: "locked",
         detail: &detail,

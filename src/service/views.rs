@@ -195,6 +195,11 @@ pub struct AuditEntry {
     pub target: String,
     pub result: String,
     pub detail: String,
+    /// The command line with secrets masked, for a command's row.
+    pub command: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Why the row is suspicious (`burst …`, `new-network …`, `lockout`), or empty.
+    pub flag: String,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -211,6 +216,9 @@ impl From<AuditRow> for AuditEntry {
             target: r.target,
             result: r.result,
             detail: r.detail,
+            command: r.command,
+            exit_code: r.exit_code,
+            flag: r.flag,
         }
     }
 }
@@ -220,6 +228,36 @@ impl From<AuditRow> for AuditEntry {
 pub struct AuditChain {
     pub intact: bool,
     pub checked: i64,
+    /// Rows up to this `seq` were removed by retention; the walk started from their checkpoint.
+    pub pruned_through: Option<i64>,
+}
+
+/// `audit prune`: what retention removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPruned {
+    /// Rows removed (0 when none was old enough, or retention is off).
+    pub rows: i64,
+    /// The last removed `seq`, kept as a checkpoint; null when nothing was removed.
+    pub through_seq: Option<i64>,
+    /// Rows written before this time were removed; null when retention is off.
+    pub cutoff: Option<DateTime<Utc>>,
+    pub retention_days: u32,
+}
+
+/// One live session (`session list`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub user: String,
+    pub tenant: String,
+    pub role: String,
+    pub source: String,
+    pub key_fingerprint: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub last_command_at: Option<DateTime<Utc>>,
+    pub commands: u64,
+    /// Whether this is the session the listing command runs on.
+    pub current: bool,
 }
 
 /// `totp enroll`: the secret (base32) and otpauth URI to put in an authenticator app, and the

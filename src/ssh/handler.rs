@@ -51,6 +51,8 @@ pub struct Connection {
     channels: HashMap<ChannelId, ChannelState>,
     /// This connection's pre-authentication slot, freed at authentication.
     pending: std::sync::Arc<super::admission::Pending>,
+    /// The live session (`session list`), from full authentication on; dropped with us.
+    session: Option<crate::service::SessionGuard>,
 }
 
 struct ChannelState {
@@ -87,6 +89,7 @@ impl Connection {
             lockout_shown: false,
             channels: HashMap::new(),
             pending,
+            session: None,
         }
     }
 
@@ -296,6 +299,24 @@ impl russh::server::Handler for Connection {
                 Ok(self.code_refused())
             }
         }
+    }
+
+    /// Called once every required step passed: registers the session, and disconnects the
+    /// connection when `session kill` ends it.
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(identity) = &self.identity {
+            let guard = self.shared.services.session_start(&identity.actor);
+            let (killed, handle) = (guard.kill_signal(), session.handle());
+            tokio::spawn(async move {
+                if let Some(by) = killed.killed().await {
+                    let reason = format!("session killed by {by}");
+                    let bye = russh::Disconnect::ByApplication;
+                    let _ = handle.disconnect(bye, reason, "en".into()).await;
+                }
+            });
+            self.session = Some(guard);
+        }
+        Ok(())
     }
 
     async fn channel_open_session(

@@ -27,7 +27,7 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    fn chain_fields(&self) -> ChainFields<'_> {
+    pub(super) fn chain_fields(&self) -> ChainFields<'_> {
         ChainFields {
             seq: self.seq,
             at: self.at,
@@ -82,8 +82,7 @@ impl Db {
         tx.commit().await
     }
 
-    /// The newest rows first; `tenant` limits to one tenant's rows, `actor` to one user's,
-    /// `action` to one action, `since` to rows at or after a time.
+    /// The newest rows first; `tenant` limits to one tenant's rows, `actor` to one user's.
     pub async fn audit_rows(
         &self,
         tenant: Option<&str>,
@@ -94,56 +93,47 @@ impl Db {
             &AuditFilter {
                 tenant,
                 actor,
-                action: None,
-                since: None,
+                ..AuditFilter::default()
             },
             limit,
         )
         .await
     }
 
+    /// The newest rows first, filtered (see [`AuditFilter`]).
     pub async fn audit_query(&self, f: &AuditFilter<'_>, limit: i64) -> Result<Vec<AuditRow>> {
+        // `flag <> $6` with $6 = '' keeps flagged rows only; NULL keeps every row.
         let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
                 result, detail, command, exit_code, flag, seq, prev_hash, hash FROM audit_log
             WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR actor = $2)
               AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4)
+              AND ($6 IS NULL OR flag <> $6)
             ORDER BY seq DESC LIMIT $5";
+        let flagged = f.flagged.then_some("");
         Ok(on_db!(self, pool => sqlx::query_as(sql)
-            .bind(f.tenant).bind(f.actor).bind(f.action).bind(f.since).bind(limit)
+            .bind(f.tenant).bind(f.actor).bind(f.action).bind(f.since).bind(limit).bind(flagged)
             .fetch_all(pool).await)?)
     }
 
-    /// Walks the whole chain in order; returns the first `seq` whose row does not match its
-    /// hash, whose `prev_hash` is not the previous row's hash, or that leaves a gap.
-    pub async fn verify_audit_chain(&self) -> Result<AuditVerdict> {
-        const PAGE: i64 = 1000;
-        let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
-                result, detail, command, exit_code, flag, seq, prev_hash, hash FROM audit_log
-            WHERE seq > $1 ORDER BY seq LIMIT $2";
-        let (mut last_seq, mut last_hash, mut checked) = (0_i64, String::new(), 0_i64);
-        loop {
-            let rows: Vec<AuditRow> = on_db!(self, pool => sqlx::query_as(sql).bind(last_seq).bind(PAGE).fetch_all(pool).await)?;
-            if rows.is_empty() {
-                return Ok(AuditVerdict {
-                    checked,
-                    first_broken: None,
-                });
-            }
-            for row in rows {
-                let intact = row.seq == last_seq + 1
-                    && row.prev_hash == last_hash
-                    && chain_hash(&row.prev_hash, &row.chain_fields()) == row.hash;
-                if !intact {
-                    return Ok(AuditVerdict {
-                        checked,
-                        first_broken: Some(row.seq.min(last_seq + 1)),
-                    });
-                }
-                checked += 1;
-                last_seq = row.seq;
-                last_hash = row.hash;
-            }
-        }
+    /// Failed login steps since `since`: those from the source host `host` (an IP address as
+    /// `IP` or `[IPv6]`, matching any port; it must not contain LIKE wildcards) and those of the
+    /// user `actor`. A failed step is a row
+    /// whose action is `login` or `login.…` and whose result is not `ok`.
+    pub async fn login_failures_since(
+        &self,
+        since: DateTime<Utc>,
+        host: Option<&str>,
+        actor: Option<&str>,
+    ) -> Result<(i64, i64)> {
+        let sql = "SELECT
+                COALESCE(SUM(CASE WHEN source LIKE $2 THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN actor = $3 THEN 1 ELSE 0 END), 0)
+            FROM audit_log
+            WHERE at >= $1 AND (action = 'login' OR action LIKE 'login.%') AND result <> 'ok'";
+        let pattern = host.map(|host| format!("{host}:%"));
+        let counts: (i64, i64) = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(since).bind(&pattern).bind(actor).fetch_one(pool).await)?;
+        Ok(counts)
     }
 }
 
@@ -154,24 +144,29 @@ pub struct AuditFilter<'a> {
     pub actor: Option<&'a str>,
     pub action: Option<&'a str>,
     pub since: Option<DateTime<Utc>>,
-}
-
-/// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditVerdict {
-    pub checked: i64,
-    pub first_broken: Option<i64>,
+    /// Only rows with a suspicious-activity flag.
+    pub flagged: bool,
 }
 
 impl Tx {
-    /// Appends a row inside the transaction of the change it records, chained to the last row.
-    pub async fn append_audit(&mut self, entry: &NewAudit<'_>) -> Result<()> {
+    /// Serialises changes to the chain (appends and pruning) until this transaction ends.
+    pub(super) async fn lock_audit_chain(&mut self) -> Result<()> {
         if let Tx::Postgres(t) = self {
             sqlx::query(PG_CHAIN_LOCK).execute(&mut **t).await?;
         }
+        Ok(())
+    }
+
+    /// Appends a row inside the transaction of the change it records, chained to the last row.
+    pub async fn append_audit(&mut self, entry: &NewAudit<'_>) -> Result<()> {
+        self.lock_audit_chain().await?;
         let last = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-        let previous: Option<(i64, String)> =
+        let mut previous: Option<(i64, String)> =
             on_tx!(self, c => sqlx::query_as(last).fetch_optional(c).await)?;
+        if previous.is_none() {
+            // Everything was pruned: the chain goes on from the newest checkpoint.
+            previous = self.newest_audit_checkpoint().await?;
+        }
         let (prev_seq, prev_hash) = previous.unwrap_or((0, String::new()));
         let at = super::now();
         let seq = prev_seq + 1;

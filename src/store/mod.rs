@@ -8,15 +8,18 @@
 
 mod audit;
 mod audit_chain;
+mod audit_retention;
 mod keys;
 mod migrate;
+mod networks;
 mod second_factor;
 mod servers;
 mod sites;
 mod tenants;
 mod users;
 
-pub use audit::{AuditFilter, AuditRow, AuditVerdict, NewAudit};
+pub use audit::{AuditFilter, AuditRow, NewAudit};
+pub use audit_retention::{AuditPrune, AuditVerdict};
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
 pub use second_factor::{EnrollCodeRow, TotpRow};
 pub use servers::ServerRow;
@@ -142,6 +145,19 @@ impl Db {
             // writes waits (busy timeout) instead of failing when another writer commits first.
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A read-only transaction that sees one snapshot of the database throughout (SQLite: a
+    /// deferred transaction, whose WAL snapshot is fixed at its first read; PostgreSQL:
+    /// REPEATABLE READ). It takes no write lock, so writers are not held up.
+    pub async fn begin_read(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN DEFERRED").await?),
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         })
     }
 

@@ -24,14 +24,32 @@ impl TestDb {
             let admin = connect(admin_url).await;
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             if let Db::Postgres(pool) = &admin {
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .expect("drop test database");
+                // An autovacuum worker may be in the database (tests that write many rows
+                // invite one); FORCE may not end it without superuser rights, so wait for it.
+                let mut tries = 0;
+                loop {
+                    match sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .execute(pool)
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(err) if tries < 100 && is_insufficient_privilege(&err) => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(err) => panic!("drop test database {name}: {err}"),
+                    }
+                }
             }
             admin.close().await;
         }
     }
+}
+
+/// PostgreSQL's 42501, which `DROP DATABASE … WITH (FORCE)` returns when a backend it may not
+/// terminate (autovacuum) is connected.
+fn is_insufficient_privilege(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("42501"))
 }
 
 async fn connect(url: &str) -> Db {

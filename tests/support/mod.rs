@@ -715,6 +715,21 @@ impl Master {
     pub fn options(&self) -> [&str; 4] {
         ["-o", &self.path_option, "-o", "ControlMaster=no"]
     }
+
+    /// Waits (bounded) for the master's `ssh` to exit, e.g. after the server disconnected it;
+    /// `None` when it is still running at the deadline.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("cannot wait for ssh") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Master {
