@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod domain;
 pub mod error;
 pub mod local_admin;
+pub mod rpc;
 pub mod secret;
 pub mod service;
 pub mod ssh;
