@@ -92,6 +92,9 @@ pub enum Reply {
     Values { id: u64, values: Vec<String> },
     /// History lines for request `id`, oldest first.
     History { id: u64, lines: Vec<String> },
+    /// A message for the user, shown above the prompt (e.g. the idle-timeout warning, or that
+    /// the panel is restarting).
+    Notice { text: String },
     /// A request could not be served (`id` when it concerns one); for a protocol error the
     /// daemon closes the link after sending it.
     Error { id: Option<u64>, message: String },
