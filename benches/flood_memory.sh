@@ -21,8 +21,9 @@
 # The flood is a python3 script (bash cannot bind a source address); each connection reads the
 # server's banner for up to 2 s to tell admitted (banner) from refused (closed) connections.
 #
-# It starts a private vipanel (temporary data dir, SQLite, auth.totp = "off") and the flooding
-# python3 process, and stops exactly those (by PID) on exit.
+# It starts a private vipanel (temporary data dir, SQLite, auth.totp = "required"; the logins use
+# an automation key from 127.0.0.1) and the flooding python3 process, and stops exactly those
+# (by PID) on exit.
 set -euo pipefail
 
 die() { printf 'flood_memory: error: %s\n' "$*" >&2; exit 1; }
@@ -111,6 +112,7 @@ mem_kib() { # pid field -> value in KiB
 
 DIR=$(mktemp -d /tmp/vipanel-flood.XXXXXX)
 ssh-keygen -q -t ed25519 -N '' -C vipanel-bench-client -f "$DIR/client"
+ssh-keygen -q -t ed25519 -N '' -C vipanel-bench-admin -f "$DIR/admin"
 SSH_OPTS=(-F /dev/null -i "$DIR/client" -o IdentitiesOnly=yes -o IdentityAgent=none
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
     -o LogLevel=ERROR -o ControlMaster=no -o ControlPath=none -T)
@@ -118,7 +120,7 @@ SSH_OPTS=(-F /dev/null -i "$DIR/client" -o IdentitiesOnly=yes -o IdentityAgent=n
 mkdir -m 0700 "$DIR/var"
 (
     for var in $(compgen -e | grep '^VIPANEL_' || true); do unset "$var"; done
-    export VIPANEL_INITIAL_ADMIN_KEYS=$DIR/client.pub VIPANEL_AUTH__TOTP=off
+    export VIPANEL_INITIAL_ADMIN_KEYS=$DIR/admin.pub VIPANEL_AUTH__TOTP=required
     if [[ $DEFENSES -eq 0 ]]; then
         export VIPANEL_PENALTIES__ENABLED=false
         export VIPANEL_LIMITS__MAX_UNAUTHENTICATED_PER_SOURCE=$((CONNECTIONS + 10))
@@ -140,6 +142,10 @@ while [[ -z $PORT ]]; do
     fi
     sleep 0.02
 done
+
+# TOTP is required: the logins use an automation key from 127.0.0.1, which needs no code.
+"$BINARY" admin --data-dir "$DIR/var" key add --user admin --automation --from 127.0.0.1/32 \
+    <"$DIR/client.pub" >/dev/null || die "cannot add the automation key"
 
 login() { # one `whoami` from 127.0.0.1; fails loudly
     local out
