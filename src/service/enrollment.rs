@@ -178,28 +178,8 @@ impl Services {
     pub async fn totp_reset(&self, actor: &Actor, user: &Name) -> Result<EnrollCode> {
         self.audited(actor, "totp.reset", user.as_str(), async {
             let row = self.visible_user(actor, user, Verb::Write).await?;
-            let (code, hash) = new_enroll_code().await?;
-            let mut tx = self.db.begin().await?;
-            let had = tx.delete_totp(row.id).await?;
-            let expires_at = self
-                .store_enroll_code(&mut tx, row.id, &hash, actor)
-                .await?;
-            let detail = format!("had_authenticator={had}");
-            record_ok(
-                &mut tx,
-                actor,
-                &row.tenant,
-                "totp.reset",
-                &row.name,
-                &detail,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(EnrollCode {
-                user: row.name,
-                enroll_code: code,
-                expires_at,
-            })
+            self.new_enroll_code_for(actor, row, "totp.reset", true)
+                .await
         })
         .await
     }
@@ -245,28 +225,38 @@ impl Services {
                     row.name, row.name
                 )));
             }
-            let (code, hash) = new_enroll_code().await?;
-            let mut tx = self.db.begin().await?;
-            let expires_at = self
-                .store_enroll_code(&mut tx, row.id, &hash, actor)
-                .await?;
-            record_ok(
-                &mut tx,
-                actor,
-                &row.tenant,
-                "user.enroll-code",
-                &row.name,
-                "",
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(EnrollCode {
-                user: row.name,
-                enroll_code: code,
-                expires_at,
-            })
+            self.new_enroll_code_for(actor, row, "user.enroll-code", false)
+                .await
         })
         .await
+    }
+
+    /// Issues `row`'s new enrollment code and records `action`; `reset` first removes its
+    /// authenticator and recovery codes.
+    async fn new_enroll_code_for(
+        &self,
+        actor: &Actor,
+        row: crate::store::UserRow,
+        action: &str,
+        reset: bool,
+    ) -> Result<EnrollCode> {
+        let (code, hash) = new_enroll_code().await?;
+        let mut tx = self.db.begin().await?;
+        let detail = if reset {
+            format!("had_authenticator={}", tx.delete_totp(row.id).await?)
+        } else {
+            String::new()
+        };
+        let expires_at = self
+            .store_enroll_code(&mut tx, row.id, &hash, actor)
+            .await?;
+        record_ok(&mut tx, actor, &row.tenant, action, &row.name, &detail).await?;
+        tx.commit().await?;
+        Ok(EnrollCode {
+            user: row.name,
+            enroll_code: code,
+            expires_at,
+        })
     }
 
     /// Issues an enrollment code inside `tx` (used by `user create`); returns it and its expiry.

@@ -21,6 +21,14 @@ pub enum CodeCheck {
     LockedOut(DateTime<Utc>),
 }
 
+/// What a good code uses up.
+enum Claim {
+    /// A TOTP time step (accepted once per user).
+    TotpStep(i64),
+    /// A recovery code, by id.
+    RecoveryCode(i64),
+}
+
 /// Why a code was refused, for the audit trail (never told to the client).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum CodeFailure {
@@ -74,12 +82,30 @@ impl Services {
             return self.code_failed(identity, login, CodeFailure::Wrong).await;
         };
         let step = i64::try_from(step).unwrap_or(i64::MAX);
-        let detail = login_detail(identity, login, "");
+        self.accept(identity, login, Claim::TotpStep(step), "")
+            .await
+    }
+
+    /// Claims a good code's step or recovery code and records the login, in one transaction:
+    /// of two logins racing with the same code, the one whose claim fails is a replay.
+    async fn accept(
+        &self,
+        identity: &LoginIdentity,
+        login: &str,
+        claim: Claim,
+        extra: &str,
+    ) -> Result<CodeCheck> {
+        let user_id = user_id(identity)?;
+        let detail = login_detail(identity, login, extra);
         let row = login_audit(identity, "ok", &detail);
         // Before the transaction: computing the flag reads (and records the network).
         let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
-        if !tx.accept_totp_step(user_id, step).await? {
+        let claimed = match claim {
+            Claim::TotpStep(step) => tx.accept_totp_step(user_id, step).await?,
+            Claim::RecoveryCode(id) => tx.use_recovery_code(id).await?,
+        };
+        if !claimed {
             drop(tx);
             return self
                 .code_failed(identity, login, CodeFailure::Replayed)
@@ -116,23 +142,9 @@ impl Services {
             .recovery_codes_left(user_id)
             .await?
             .saturating_sub(1);
-        let detail = login_detail(
-            identity,
-            login,
-            &format!("recovery_code=used recovery_codes_left={left}"),
-        );
-        let row = login_audit(identity, "ok", &detail);
-        let flag = self.flag_for(&row, Some(user_id)).await;
-        let mut tx = self.db.begin().await?;
-        if !tx.use_recovery_code(id).await? {
-            drop(tx);
-            return self
-                .code_failed(identity, login, CodeFailure::Replayed)
-                .await;
-        }
-        tx.append_audit(&NewAudit { flag: &flag, ..row }).await?;
-        tx.commit().await?;
-        Ok(CodeCheck::Accepted)
+        let extra = format!("recovery_code=used recovery_codes_left={left}");
+        self.accept(identity, login, Claim::RecoveryCode(id), &extra)
+            .await
     }
 
     /// The user's lockout end when one is in force; an attempt during it is audited.
