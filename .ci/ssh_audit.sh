@@ -29,6 +29,8 @@ die() { printf 'ssh_audit: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'ssh_audit: %s\n' "$*" >&2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BINARY=$TARGET_DIR/debug/vipanel
 VENV=$TARGET_DIR/ci/ssh-audit-venv
@@ -88,25 +90,9 @@ trap 'exit 143' TERM
 
 DIR=$(mktemp -d /tmp/vipanel-ssh-audit.XXXXXX)
 ssh-keygen -q -t ed25519 -N '' -C vipanel-ssh-audit -f "$DIR/admin"
-mkdir -m 0700 "$DIR/var"
 # Only the variables this run needs: nothing from the caller's VIPANEL_* environment.
-(
-    for var in $(compgen -e | grep '^VIPANEL_' || true); do unset "$var"; done
-    export VIPANEL_INITIAL_ADMIN_KEYS=$DIR/admin.pub VIPANEL_AUTH__TOTP=off VIPANEL_PENALTIES__ENABLED=false
-    exec "$BINARY" serve --listen 127.0.0.1:0 --data-dir "$DIR/var"
-) </dev/null >"$DIR/vipanel.out" 2>"$DIR/vipanel.err" &
-VIPANEL_PID=$!
-PORT=""
-deadline=$((SECONDS + START_TIMEOUT))
-while [[ -z $PORT ]]; do
-    line=$(grep -m1 -oE '^vipanel listening on 127\.0\.0\.1:[0-9]+' "$DIR/vipanel.out" 2>/dev/null || true)
-    [[ -n $line ]] && { PORT=${line##*:}; break; }
-    if ! kill -0 "$VIPANEL_PID" 2>/dev/null || ((SECONDS >= deadline)); then
-        cat "$DIR/vipanel.out" "$DIR/vipanel.err" >&2
-        die "vipanel did not print 'vipanel listening on 127.0.0.1:PORT'"
-    fi
-    sleep 0.02
-done
+start_vipanel "$BINARY" "$DIR" VIPANEL_INITIAL_ADMIN_KEYS="$DIR/admin.pub" VIPANEL_AUTH__TOTP=off \
+    VIPANEL_PENALTIES__ENABLED=false
 
 # ------------------------------------------------------------------- audit --
 

@@ -30,6 +30,8 @@ die() { printf 'flood_memory: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'flood_memory: %s\n' "$*" >&2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 CMDLINE="bash benches/flood_memory.sh${*:+ $*}"
 
 CONNECTIONS=200
@@ -56,15 +58,7 @@ done
 [[ $CONNECTIONS =~ ^[0-9]+$ && $CONNECTIONS -ge 1 ]] || die "--connections must be a positive integer"
 [[ $LOGINS =~ ^[0-9]+$ && $LOGINS -ge 1 ]] || die "--logins must be a positive integer"
 
-if [[ -z $BINARY ]]; then
-    BINARY=$ROOT/target/release/vipanel
-    if [[ ! -x $BINARY ]]; then
-        note "$BINARY missing: cargo build --release"
-        (cd "$ROOT" && cargo build --release) >&2
-    fi
-fi
-[[ $BINARY == /* ]] || BINARY=$PWD/$BINARY
-[[ -f $BINARY && -x $BINARY ]] || die "vipanel binary not found or not executable: $BINARY"
+BINARY=$(vipanel_binary "$BINARY" "$ROOT")
 command -v ssh >/dev/null || die "ssh not found (apt-get install openssh-client)"
 command -v ssh-keygen >/dev/null || die "ssh-keygen not found"
 command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
@@ -117,31 +111,15 @@ SSH_OPTS=(-F /dev/null -i "$DIR/client" -o IdentitiesOnly=yes -o IdentityAgent=n
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
     -o LogLevel=ERROR -o ControlMaster=no -o ControlPath=none -T)
 
-mkdir -m 0700 "$DIR/var"
-(
-    for var in $(compgen -e | grep '^VIPANEL_' || true); do unset "$var"; done
-    export VIPANEL_INITIAL_ADMIN_KEYS=$DIR/admin.pub VIPANEL_AUTH__TOTP=required
-    if [[ $DEFENSES -eq 0 ]]; then
-        export VIPANEL_PENALTIES__ENABLED=false
-        export VIPANEL_LIMITS__MAX_UNAUTHENTICATED_PER_SOURCE=$((CONNECTIONS + 10))
-        export VIPANEL_LIMITS__STARTUPS_BEGIN=$((CONNECTIONS + 10))
-        export VIPANEL_LIMITS__STARTUPS_FULL=$((CONNECTIONS + 10))
-        export VIPANEL_LIMITS__MAX_CONNECTIONS=$((CONNECTIONS + 20))
-    fi
-    exec "$BINARY" serve --listen 127.0.0.1:0 --data-dir "$DIR/var"
-) </dev/null >"$DIR/vipanel.out" 2>"$DIR/vipanel.err" &
-VIPANEL_PID=$!
-PORT=""
-deadline=$((SECONDS + START_TIMEOUT))
-while [[ -z $PORT ]]; do
-    line=$(grep -m1 -oE '^vipanel listening on 127\.0\.0\.1:[0-9]+' "$DIR/vipanel.out" 2>/dev/null || true)
-    [[ -n $line ]] && { PORT=${line##*:}; break; }
-    if ! kill -0 "$VIPANEL_PID" 2>/dev/null || ((SECONDS >= deadline)); then
-        show_log "$DIR/vipanel.out"; show_log "$DIR/vipanel.err"
-        die "vipanel did not print 'vipanel listening on 127.0.0.1:PORT'"
-    fi
-    sleep 0.02
-done
+ENV=(VIPANEL_INITIAL_ADMIN_KEYS="$DIR/admin.pub" VIPANEL_AUTH__TOTP=required)
+if [[ $DEFENSES -eq 0 ]]; then
+    ENV+=(VIPANEL_PENALTIES__ENABLED=false
+        VIPANEL_LIMITS__MAX_UNAUTHENTICATED_PER_SOURCE=$((CONNECTIONS + 10))
+        VIPANEL_LIMITS__STARTUPS_BEGIN=$((CONNECTIONS + 10))
+        VIPANEL_LIMITS__STARTUPS_FULL=$((CONNECTIONS + 10))
+        VIPANEL_LIMITS__MAX_CONNECTIONS=$((CONNECTIONS + 20)))
+fi
+start_vipanel "$BINARY" "$DIR" "${ENV[@]}"
 
 # TOTP is required: the logins use an automation key from 127.0.0.1, which needs no code.
 "$BINARY" admin --data-dir "$DIR/var" key add --user admin --automation --from 127.0.0.1/32 \

@@ -23,6 +23,8 @@ die() { printf 'login_latency: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'login_latency: %s\n' "$*" >&2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 CMDLINE="bash benches/login_latency.sh${*:+ $*}"
 RUNS=20
 BINARY=""
@@ -40,15 +42,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 ]] || die "--runs must be a positive integer"
-if [[ -z $BINARY ]]; then
-    BINARY=$ROOT/target/release/vipanel
-    if [[ ! -x $BINARY ]]; then
-        note "$BINARY missing: cargo build --release"
-        (cd "$ROOT" && cargo build --release) >&2
-    fi
-fi
-[[ $BINARY == /* ]] || BINARY=$PWD/$BINARY
-[[ -x $BINARY ]] || die "vipanel binary not found or not executable: $BINARY"
+BINARY=$(vipanel_binary "$BINARY" "$ROOT")
 for tool in ssh ssh-keygen sshpass python3; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -69,18 +63,7 @@ cleanup() {
 trap cleanup EXIT
 
 ssh-keygen -q -t ed25519 -N '' -C bench-admin -f "$DIR/admin"
-VIPANEL_INITIAL_ADMIN_KEYS=$DIR/admin.pub VIPANEL_AUTH__TOTP=required \
-    "$BINARY" serve --listen 127.0.0.1:0 --data-dir "$DIR/var" \
-    >"$DIR/out" 2>"$DIR/err" &
-VIPANEL_PID=$!
-PORT=""
-for ((i = 0; i < 200; i++)); do
-    PORT=$(sed -n 's/^vipanel listening on .*:\([0-9]*\)$/\1/p' "$DIR/out" 2>/dev/null)
-    [[ -n $PORT ]] && break
-    kill -0 "$VIPANEL_PID" 2>/dev/null || { cat "$DIR/err" >&2; die "vipanel exited"; }
-    sleep 0.05
-done
-[[ -n $PORT ]] || die "vipanel did not start"
+start_vipanel "$BINARY" "$DIR" VIPANEL_INITIAL_ADMIN_KEYS="$DIR/admin.pub" VIPANEL_AUTH__TOTP=required
 
 admin() { "$BINARY" admin --data-dir "$DIR/var" "$@"; }
 admin tenant create bench >/dev/null

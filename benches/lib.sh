@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Helpers shared by the benchmark scripts and .ci/ssh_audit.sh: which vipanel binary to run, and
+# starting a private `vipanel serve` on loopback. The sourcing script defines die() and note().
+
+# vipanel_binary NAMED ROOT: prints the absolute path of the binary to run: NAMED, or (when empty)
+# ROOT/target/release/vipanel, built with `cargo build --release` if missing.
+vipanel_binary() {
+    local binary=$1 root=$2
+    if [[ -z $binary ]]; then
+        binary=$root/target/release/vipanel
+        if [[ ! -x $binary ]]; then
+            note "$binary missing: cargo build --release"
+            (cd "$root" && cargo build --release) >&2
+        fi
+    fi
+    [[ $binary == /* ]] || binary=$PWD/$binary
+    [[ -f $binary && -x $binary ]] || die "vipanel binary not found or not executable: $binary"
+    printf '%s\n' "$binary"
+}
+
+# start_vipanel BINARY DIR [NAME=VALUE]...: starts `BINARY serve` on 127.0.0.1:0 with the data
+# dir DIR/var, no VIPANEL_* variable of the caller's and the given ones; output in DIR/vipanel.out
+# and DIR/vipanel.err. Sets VIPANEL_PID and PORT; dies with the daemon's output when it does not
+# print its address within ${START_TIMEOUT:-20} seconds. The caller stops VIPANEL_PID.
+start_vipanel() {
+    local binary=$1 dir=$2 line deadline
+    shift 2
+    mkdir -m 0700 "$dir/var"
+    (
+        for var in $(compgen -e | grep '^VIPANEL_' || true); do unset "$var"; done
+        for assignment in "$@"; do export "${assignment?}"; done
+        exec "$binary" serve --listen 127.0.0.1:0 --data-dir "$dir/var"
+    ) </dev/null >"$dir/vipanel.out" 2>"$dir/vipanel.err" &
+    VIPANEL_PID=$!
+    PORT=""
+    deadline=$((SECONDS + ${START_TIMEOUT:-20}))
+    while [[ -z $PORT ]]; do
+        line=$(grep -m1 -oE '^vipanel listening on 127\.0\.0\.1:[0-9]+' "$dir/vipanel.out" 2>/dev/null || true)
+        [[ -n $line ]] && { PORT=${line##*:}; break; }
+        if ! kill -0 "$VIPANEL_PID" 2>/dev/null || ((SECONDS >= deadline)); then
+            cat "$dir/vipanel.out" "$dir/vipanel.err" >&2
+            die "vipanel did not print 'vipanel listening on 127.0.0.1:PORT'"
+        fi
+        sleep 0.02
+    done
+}
