@@ -230,16 +230,27 @@ impl PenaltiesConfig {
             .iter()
             .map(|text| {
                 let text = text.trim();
-                if let Ok(addr) = text.parse::<std::net::IpAddr>() {
-                    return Ok(ipnet::IpNet::from(addr));
-                }
-                let net: ipnet::IpNet = text
-                    .parse()
-                    .map_err(|_| format!("{text:?} is not an address or ADDRESS/PREFIX"))?;
+                let net = match text.parse::<std::net::IpAddr>() {
+                    Ok(addr) => ipnet::IpNet::from(addr.to_canonical()),
+                    Err(_) => text
+                        .parse::<ipnet::IpNet>()
+                        .map_err(|_| format!("{text:?} is not an address or ADDRESS/PREFIX"))?,
+                };
                 if net.trunc() != net {
                     return Err(format!(
                         "{text:?} has host bits set; did you mean {}?",
                         net.trunc()
+                    ));
+                }
+                // Penalties track an IPv6 source by its /64, so a longer prefix never matches.
+                if let ipnet::IpNet::V6(v6) = net
+                    && v6.prefix_len() > 64
+                {
+                    return Err(format!(
+                        "{text:?}: IPv6 sources are penalised per /64; exempt {} instead",
+                        ipnet::IpNet::new(std::net::IpAddr::V6(v6.addr()), 64)
+                            .map(|n| n.trunc().to_string())
+                            .unwrap_or_default()
                     ));
                 }
                 Ok(net)
@@ -719,6 +730,22 @@ mod tests {
         let e = env(&[("VIPANEL_PENALTIES__ENABLED", "false")]);
         let loaded = Config::load_from(&LoadOptions::default(), &e).unwrap();
         assert!(!loaded.config.penalties.enabled);
+    }
+
+    #[test]
+    fn ipv6_exemptions_name_a_slash_64_at_most() {
+        let with = |list: &[&str]| PenaltiesConfig {
+            exempt: list.iter().map(|s| s.to_string()).collect(),
+            ..PenaltiesConfig::default()
+        };
+        assert!(
+            with(&["2001:db8::/64", "10.0.0.1", "::ffff:192.0.2.1"])
+                .exempt_networks()
+                .is_ok()
+        );
+        let err = with(&["2001:db8::10"]).exempt_networks().unwrap_err();
+        assert!(err.contains("2001:db8::/64"), "{err}");
+        assert!(with(&["2001:db8::/96"]).exempt_networks().is_err());
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl World {
             role: vipanel::domain::Role::parse(&user.role).unwrap(),
             key_fingerprint: None,
             source: "test".into(),
+            automation: false,
         }
     }
 
@@ -952,6 +953,85 @@ async fn audit_prune_is_for_admins_and_keeps_the_chain_verifiable() {
             "{}",
             out.stderr_text()
         );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn owners_do_not_manage_other_owners_keys_or_authenticators() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let out = w
+            .run(&w.admin, "user create opal --role owner --tenant acme")
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        let olive = w.actor("olive").await;
+        // Another owner of the same tenant: not olive's to impersonate.
+        let mut stdin = StdinBytes(KEY_NEW.as_bytes().to_vec());
+        let out = w.run_io(&olive, "key add --user opal", &mut stdin).await;
+        assert_eq!(out.exit, 6, "{}", out.stderr_text());
+        assert_eq!(w.run(&olive, "totp reset opal").await.exit, 6);
+        assert_eq!(w.run(&olive, "user enroll-code opal").await.exit, 6);
+        // Operators and viewers of the tenant stay olive's to manage.
+        let mut stdin = StdinBytes(KEY_NEW.as_bytes().to_vec());
+        let out = w.run_io(&olive, "key add --user oscar", &mut stdin).await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        // An automation login manages no keys or authenticators, even its user's own.
+        let oscar = Actor {
+            automation: true,
+            ..w.actor("oscar").await
+        };
+        assert_eq!(w.run(&oscar, "totp enroll").await.exit, 6);
+        let mut stdin = StdinBytes(KEY_BOB.as_bytes().to_vec());
+        assert_eq!(w.run_io(&oscar, "key add", &mut stdin).await.exit, 6);
+        drop(w);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_enrollment_whose_code_was_replaced_meanwhile_is_void() {
+    use vipanel::service::{LoginIdentity, SecondStep};
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        let identity = LoginIdentity {
+            key_id: 0,
+            actor: vera.clone(),
+            second_step: SecondStep::Enroll,
+        };
+        let s = &w.services;
+        let first = s.start_enrollment(&identity).await.unwrap();
+        let code_now = |pending: &vipanel::service::PendingEnrollment| {
+            let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+            vipanel::secret::Totp::from_base32(&pending.secret_base32)
+                .unwrap()
+                .code_at(now)
+        };
+        // An owner issues a new code (revoking the one this enrollment passed).
+        let olive = w.actor("olive").await;
+        assert_eq!(w.run(&olive, "user enroll-code vera").await.exit, 0);
+        let err = s
+            .finish_enrollment(&identity, "panel", &first, &code_now(&first))
+            .await
+            .expect_err("void");
+        assert_eq!(err.kind, vipanel::error::ErrorKind::Conflict, "{}", t.name);
+        assert!(s.db.totp_of(vera.user_id.unwrap()).await.unwrap().is_none());
+        // With the live code, one enrollment wins and a second one racing it is void.
+        let (a, b) = (
+            s.start_enrollment(&identity).await.unwrap(),
+            s.start_enrollment(&identity).await.unwrap(),
+        );
+        let codes = s
+            .finish_enrollment(&identity, "panel", &a, &code_now(&a))
+            .await
+            .unwrap();
+        assert_eq!(codes.map(|c| c.len()), Some(10));
+        let second = s
+            .finish_enrollment(&identity, "panel", &b, &code_now(&b))
+            .await;
+        assert!(second.is_err(), "{}", t.name);
+        drop(w);
         t.finish().await;
     }
 }

@@ -15,6 +15,11 @@ use vipanel::secret::Totp;
 
 /// A daemon with TOTP required and quick failures (no per-code delay).
 fn daemon() -> Option<Daemon> {
+    daemon_with(&[])
+}
+
+/// [`daemon`] with extra environment settings.
+fn daemon_with(env: &[(&str, &str)]) -> Option<Daemon> {
     if !support::program_exists("sshpass") {
         assert!(
             std::env::var_os("VIPANEL_REQUIRE_SERVICES").is_none(),
@@ -23,10 +28,13 @@ fn daemon() -> Option<Daemon> {
         eprintln!("skipping: sshpass is not installed");
         return None;
     }
-    Daemon::builder()
+    let mut builder = Daemon::builder()
         .env("VIPANEL_AUTH__TOTP", "required")
-        .env("VIPANEL_AUTH__CODE_FAILURE_DELAY_MS", "0")
-        .start()
+        .env("VIPANEL_AUTH__CODE_FAILURE_DELAY_MS", "0");
+    for (name, value) in env {
+        builder = builder.env(name, value);
+    }
+    builder.start()
 }
 
 fn now() -> u64 {
@@ -234,6 +242,22 @@ fn automation_keys_skip_the_code_only_from_their_networks() {
     assert_eq!(me["role"], "viewer", "{me}");
     let refused = d.panel(&ci, &["site", "create", "ci.example.com"]);
     assert_eq!(refused.code, 6, "{refused:?}");
+    // It cannot lift its own limits: no new keys, no authenticator changes.
+    let escape = d.new_key("otto-escape");
+    let run = d.ssh_stdin(
+        &ci,
+        "panel",
+        &["key", "add", "--automation", "--from", "0.0.0.0/0"],
+        &escape.public_bytes(),
+    );
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(
+        run.stderr.contains("automation key cannot"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(d.panel(&ci, &["totp", "enroll"]).code, 6);
+    assert_eq!(d.panel(&ci, &["totp", "recovery-codes"]).code, 6);
 
     let elsewhere = d.new_key("otto-elsewhere");
     d.admin_stdin(
@@ -461,9 +485,13 @@ fn enrollment_needs_the_creators_one_time_code() {
 
 #[test]
 fn the_bootstrap_admin_enrolls_at_its_first_login_without_a_code() {
-    let Some(d) = daemon() else { return };
+    // A short pre-authentication deadline: enrolling gets the longer enrollment deadline.
+    let Some(d) = daemon_with(&[("VIPANEL_LIMITS__PRE_AUTH_TIMEOUT_SECS", "1")]) else {
+        return;
+    };
     let mut term = Terminal::start(&d, &d.admin_key, &["whoami"]);
     let screen = term.wait_for("Verification code: ");
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(!screen.contains("Enrollment code"), "{screen}");
     let totp = Totp::from_base32(&shown_secret(&screen)).expect("shown secret");
     // A wrong confirmation code is refused; the right one enrolls.

@@ -715,3 +715,31 @@ async fn failures_count_in_their_window_and_unlock_forgets_them() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_forged_checkpoint_that_hides_the_newest_rows_is_found() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        append_rows(db, 1, 5).await;
+        // With only the application's rights (no trigger removed): a checkpoint past the end
+        // makes the newest rows deletable…
+        on_any(
+            db,
+            "INSERT INTO audit_checkpoints (seq, hash, pruned_at, cutoff, rows)
+             VALUES (1000000000, 'x', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 0)",
+        )
+        .await
+        .unwrap();
+        on_any(db, "DELETE FROM audit_log WHERE seq > 3")
+            .await
+            .unwrap();
+        // …but verify names the forged checkpoint.
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert_eq!(verdict.first_broken, Some(1_000_000_000), "{}", t.name);
+        // Deleting everything behind it is found too.
+        on_any(db, "DELETE FROM audit_log").await.unwrap();
+        let verdict = db.verify_audit_chain().await.unwrap();
+        assert!(verdict.first_broken.is_some(), "{}", t.name);
+        t.finish().await;
+    }
+}

@@ -15,11 +15,24 @@ pub struct Actor {
     pub key_fingerprint: Option<String>,
     /// Where the request came from: `IP:PORT` for SSH, `local` for `vipanel admin`.
     pub source: String,
+    /// Logged in with an automation key: no second step was asked, so it may not manage keys
+    /// or authenticators (that would lift its `--from` networks or its role cap).
+    pub automation: bool,
 }
 
 impl Actor {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// Refuses what an automation key must never do: manage keys or authenticators.
+    pub fn refuse_automation(&self, what: &str) -> crate::error::Result<()> {
+        if self.automation {
+            return Err(crate::error::Error::forbidden(format!(
+                "an automation key cannot {what}; log in with your own key and code"
+            )));
+        }
+        Ok(())
     }
 
     /// Whether this actor is the user with id `user_id`.

@@ -42,6 +42,7 @@ impl Actor {
             role: Role::Admin,
             key_fingerprint: None,
             source: "local".into(),
+            automation: false,
         }
     }
 }

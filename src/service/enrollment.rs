@@ -34,6 +34,8 @@ pub enum EnrollRequirement {
 /// A secret offered to a user, not stored until the user proves it works with one code.
 pub struct PendingEnrollment {
     secret: Vec<u8>,
+    /// The enrollment code (hash) this enrollment spends when it finishes.
+    code_hash: String,
     pub secret_base32: String,
     pub uri: String,
     /// The URI as a QR code in Unicode blocks.
@@ -89,9 +91,21 @@ impl Services {
             .await
     }
 
-    /// A new secret for `identity`'s user, with its URI and QR code (nothing stored yet).
-    pub fn start_enrollment(&self, identity: &LoginIdentity) -> Result<PendingEnrollment> {
-        pending_for(&self.config.auth.issuer, &identity.actor.user)
+    /// A new secret for `identity`'s user, with its URI and QR code (nothing stored yet), bound
+    /// to the user's live enrollment code: replacing or expiring that code voids it.
+    pub async fn start_enrollment(&self, identity: &LoginIdentity) -> Result<PendingEnrollment> {
+        let user_id = user_id(&identity.actor)?;
+        let code = self
+            .db
+            .enroll_code_of(user_id)
+            .await?
+            .filter(|row| row.expires_at > Utc::now())
+            .ok_or_else(|| {
+                Error::locked("your enrollment code expired or was replaced; log in again")
+            })?;
+        let mut pending = pending_for(&self.config.auth.issuer, &identity.actor.user)?;
+        pending.code_hash = code.hash;
+        Ok(pending)
     }
 
     /// Stores the pending secret once `typed` is a good code for it; returns the recovery codes
@@ -122,13 +136,16 @@ impl Services {
         let row = login_audit(identity, "ok", &detail);
         let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
-        tx.set_totp(
-            user_id,
-            &sealed,
-            Some(i64::try_from(step).unwrap_or(i64::MAX)),
-        )
-        .await?;
-        tx.delete_enroll_code(user_id).await?;
+        // Still the same live code, and still no authenticator: else another login enrolled
+        // meanwhile, or an owner replaced the code (revoking this enrollment).
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        if !tx.spend_enroll_code(user_id, &pending.code_hash).await?
+            || !tx.insert_first_totp(user_id, &sealed, step).await?
+        {
+            return Err(Error::conflict(
+                "this enrollment is void: the enrollment code was replaced or spent, or the user already has an authenticator; log in again",
+            ));
+        }
         tx.replace_recovery_codes(user_id, &hashes).await?;
         let actor = &identity.actor;
         record_ok(
@@ -151,6 +168,7 @@ impl Services {
     pub async fn totp_enroll(&self, actor: &Actor, user: Option<&Name>) -> Result<TotpEnrollment> {
         let target = user.map_or_else(|| actor.user.clone(), ToString::to_string);
         self.audited(actor, "totp.enroll", &target, async {
+            actor.refuse_automation("manage authenticators")?;
             let row = self.second_factor_subject(actor, user, true).await?;
             let pending = pending_for(&self.config.auth.issuer, &row.name)?;
             let sealed = self
@@ -177,7 +195,9 @@ impl Services {
     /// codes and issues a new enrollment code, so the user enrolls again at its next login.
     pub async fn totp_reset(&self, actor: &Actor, user: &Name) -> Result<EnrollCode> {
         self.audited(actor, "totp.reset", user.as_str(), async {
+            actor.refuse_automation("manage authenticators")?;
             let row = self.visible_user(actor, user, Verb::Write).await?;
+            super::users::refuse_peer_or_above(actor, &row, "authenticator")?;
             self.new_enroll_code_for(actor, row, "totp.reset", true)
                 .await
         })
@@ -187,6 +207,7 @@ impl Services {
     /// `totp recovery-codes`: ten new recovery codes for yourself (the old ones stop working).
     pub async fn totp_recovery_codes(&self, actor: &Actor) -> Result<RecoveryCodes> {
         self.audited(actor, "totp.recovery-codes", &actor.user, async {
+            actor.refuse_automation("manage authenticators")?;
             let row = self.second_factor_subject(actor, None, false).await?;
             if self.db.totp_of(row.id).await?.is_none() {
                 return Err(Error::conflict(
@@ -218,7 +239,9 @@ impl Services {
     /// authenticator (the previous code stops working).
     pub async fn user_enroll_code(&self, actor: &Actor, user: &Name) -> Result<EnrollCode> {
         self.audited(actor, "user.enroll-code", user.as_str(), async {
+            actor.refuse_automation("manage authenticators")?;
             let row = self.visible_user(actor, user, Verb::Write).await?;
+            super::users::refuse_peer_or_above(actor, &row, "authenticator")?;
             if self.db.totp_of(row.id).await?.is_some() {
                 return Err(Error::conflict(format!(
                     "user {} already has an authenticator; `totp reset {}` makes it enroll again",
@@ -335,6 +358,7 @@ fn pending_for(issuer: &str, account: &str) -> Result<PendingEnrollment> {
     let secret = Totp::generate_secret()?;
     let uri = Totp::uri(issuer, account, &secret);
     Ok(PendingEnrollment {
+        code_hash: String::new(),
         secret_base32: Totp::secret_base32(&secret),
         qr: qr_code_text(&uri)?,
         uri,

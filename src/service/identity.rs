@@ -117,6 +117,7 @@ impl Services {
                 tenant: owner.tenant,
                 key_fingerprint: Some(fingerprint),
                 source: String::new(),
+                automation: owner.automation,
             },
             second_step,
         }))
@@ -140,7 +141,8 @@ impl Services {
     }
 
     /// Records a refused login attempt with its reason (best effort).
-    pub async fn login_refused(&self, login: &str, check: &LoginCheck, source: &str) {
+    /// `skipped`: refusals not recorded since the previous row (the daemon's write budget).
+    pub async fn login_refused(&self, login: &str, check: &LoginCheck, source: &str, skipped: u64) {
         let LoginCheck::Refused {
             reason,
             fingerprint,
@@ -150,7 +152,10 @@ impl Services {
             return;
         };
         let login = shown_login(login);
-        let detail = format!("reason={}", reason.reason());
+        let mut detail = format!("reason={}", reason.reason());
+        if skipped > 0 {
+            detail.push_str(&format!(" unrecorded_refusals_before={skipped}"));
+        }
         let entry = audit_entry(
             &login,
             tenant,

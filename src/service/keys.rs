@@ -68,7 +68,12 @@ impl Services {
             None => Owner::Tenant(actor.tenant_id),
         };
         policy::check(actor, Resource::Key, verb, owner, &what)?;
-        row.ok_or_else(|| policy::not_found(&what))
+        let row = row.ok_or_else(|| policy::not_found(&what))?;
+        if verb == Verb::Write {
+            actor.refuse_automation("add or remove keys")?;
+            super::users::refuse_peer_or_above(actor, &row, "keys")?;
+        }
+        Ok(row)
     }
 
     /// Adds one or more keys to a user, all or none.
@@ -132,6 +137,10 @@ impl Services {
     pub async fn key_remove(&self, actor: &Actor, fingerprint: &str) -> Result<Key> {
         self.audited(actor, "key.remove", fingerprint, async {
             let row = self.visible_key(actor, fingerprint).await?;
+            actor.refuse_automation("add or remove keys")?;
+            if let Some(owner) = self.db.user_by_id(row.user_id).await? {
+                super::users::refuse_peer_or_above(actor, &owner, "keys")?;
+            }
             if actor.is_user(row.user_id) && self.db.keys(Some(row.user_id), None).await?.len() <= 1
             {
                 return Err(conflict(

@@ -138,6 +138,7 @@ mod tests {
             role,
             key_fingerprint: None,
             source: "test".into(),
+            automation: false,
         }
     }
 

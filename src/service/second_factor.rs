@@ -82,6 +82,13 @@ impl Services {
             return self.code_failed(identity, login, CodeFailure::Wrong).await;
         };
         let step = i64::try_from(step).unwrap_or(i64::MAX);
+        // A replay seen already here records nothing else (such as the network it came from);
+        // the claim in `accept` still decides races.
+        if row.last_step.is_some_and(|last| last >= step) {
+            return self
+                .code_failed(identity, login, CodeFailure::Replayed)
+                .await;
+        }
         self.accept(identity, login, Claim::TotpStep(step), "")
             .await
     }
@@ -101,6 +108,18 @@ impl Services {
         // Before the transaction: computing the flag reads (and records the network).
         let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
+        // A lockout that began after the first check (a concurrent wrong code) wins.
+        if let Some(until) = tx
+            .lock_login_state(user_id)
+            .await?
+            .filter(|u| *u > Utc::now())
+        {
+            drop(tx);
+            return Ok(self
+                .lockout_in_force(identity, login)
+                .await?
+                .map_or(CodeCheck::LockedOut(until), CodeCheck::LockedOut));
+        }
         let claimed = match claim {
             Claim::TotpStep(step) => tx.accept_totp_step(user_id, step).await?,
             Claim::RecoveryCode(id) => tx.use_recovery_code(id).await?,
@@ -188,6 +207,8 @@ impl Services {
         let row = login_audit(identity, "refused", &detail);
         let flag = self.flag_for(&row, Some(user_id)).await;
         let mut tx = self.db.begin().await?;
+        // Serialises failures per user, so concurrent wrong codes cannot each count below the limit.
+        tx.lock_login_state(user_id).await?;
         let failures = tx.add_second_step_failure(user_id, now - window).await?;
         tx.append_audit(&NewAudit { flag: &flag, ..row }).await?;
         let outcome = if failures >= i64::from(auth.lockout_failures) {

@@ -8,6 +8,21 @@ use crate::domain::{Name, Role, SshPublicKey};
 use crate::error::{Error, Result};
 use crate::store::UserRow;
 
+/// Owners manage the keys and authenticators of their tenant's operators and viewers, not those
+/// of other owners (that would let one owner log in as another): admins do that.
+pub(super) fn refuse_peer_or_above(actor: &Actor, row: &UserRow, what: &str) -> Result<()> {
+    if actor.is_user(row.id) || actor.is_admin() {
+        return Ok(());
+    }
+    if Role::parse(&row.role)? >= actor.role {
+        return Err(Error::forbidden(format!(
+            "you may not manage the {what} of {} (role {}): only admins manage those of users at or above your role",
+            row.name, row.role
+        )));
+    }
+    Ok(())
+}
+
 /// Names that cannot be user names: `panel` is the SSH login name meaning "whoever owns the key".
 const RESERVED_USER_NAMES: [&str; 2] = ["panel", "root"];
 

@@ -53,6 +53,9 @@ pub struct Pending {
     source: IpAddr,
     released: AtomicBool,
     authenticated: AtomicBool,
+    /// The key was accepted but the user must enroll an authenticator first: the connection
+    /// keeps its slot, under the longer enrollment deadline, until it has.
+    enrolling: AtomicBool,
     failed_attempts: AtomicU32,
     ended: AtomicBool,
 }
@@ -114,6 +117,7 @@ impl Admission {
             source,
             released: AtomicBool::new(false),
             authenticated: AtomicBool::new(false),
+            enrolling: AtomicBool::new(false),
             failed_attempts: AtomicU32::new(0),
             ended: AtomicBool::new(false),
         }))
@@ -145,6 +149,16 @@ impl Pending {
 
     pub fn is_authenticated(&self) -> bool {
         self.authenticated.load(Ordering::SeqCst)
+    }
+
+    /// The key was accepted for a user who must enroll first: still unauthenticated (the slot
+    /// stays taken), but the pre-authentication deadline becomes the enrollment deadline.
+    pub fn enrolling(&self) {
+        self.enrolling.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_enrolling(&self) -> bool {
+        self.enrolling.load(Ordering::SeqCst)
     }
 
     /// An authentication attempt on this connection failed (a refused key, a wrong code).

@@ -28,6 +28,8 @@ pub struct Enrollment {
     pub login: String,
     /// Set once the user enrolled on any channel of the connection.
     pub done: Arc<AtomicBool>,
+    /// The connection's pre-authentication slot, kept until the user has enrolled.
+    pub pending: Arc<super::admission::Pending>,
 }
 
 impl Enrollment {
@@ -85,7 +87,7 @@ impl Enrollment {
                 .await;
             }
         }
-        let pending = services.start_enrollment(&self.identity)?;
+        let pending = services.start_enrollment(&self.identity).await?;
         io.say(&format!(
             "\nScan this QR code with your authenticator app:\n\n{}\n\
              or enter the secret by hand: {}\n\
@@ -103,6 +105,7 @@ impl Enrollment {
             {
                 Some(codes) => {
                     self.done.store(true, Ordering::SeqCst);
+                    self.pending.authenticated();
                     io.say(&recovery_text(&codes)).await;
                     return Ok(());
                 }

@@ -121,15 +121,22 @@ pub async fn run(
 ) {
     let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
     let format = command::requested_format(&words);
-    if let Some(enrollment) = enrollment
-        && let Err(err) = enrollment.run(&services, &mut io, &invocation).await
-    {
-        return io.finish(command::output::render_error(&err, format)).await;
-    }
-    let actor = match services.refresh_actor(&actor).await {
+    // The identity is checked before anything runs, enrollment included, and again after an
+    // enrollment (which may take minutes).
+    let mut actor = match services.refresh_actor(&actor).await {
         Ok(actor) => actor,
         Err(err) => return io.finish(command::output::render_error(&err, format)).await,
     };
+    if let Some(enrollment) = enrollment {
+        let enrolled = match enrollment.run(&services, &mut io, &invocation).await {
+            Ok(()) => services.refresh_actor(&actor).await,
+            Err(err) => Err(err),
+        };
+        actor = match enrolled {
+            Ok(actor) => actor,
+            Err(err) => return io.finish(command::output::render_error(&err, format)).await,
+        };
+    }
     let outcome = match shell_words::split(&line) {
         Ok(argv) if argv.is_empty() => welcome(&invocation),
         Ok(argv) => command::run(&services, &actor, &argv, &mut io, &invocation).await,

@@ -34,6 +34,9 @@ pub struct Shared {
     pub services: Services,
     pub admission: std::sync::Arc<super::admission::Admission>,
     pub tracker: CommandTracker,
+    /// Refused keys are audited at most this often daemon-wide, so a flood of key probes from
+    /// many addresses cannot hold the database's write lock against real logins.
+    pub refusal_audit: std::sync::Arc<std::sync::Mutex<super::penalties::LogBudget>>,
 }
 
 /// Per-connection state.
@@ -107,11 +110,21 @@ impl Connection {
             Ok(LoginCheck::Accepted(identity)) => Some(identity),
             Ok(refused) => {
                 tracing::info!(login, peer = %self.source(), "public key refused");
-                let services = self.shared.services.clone();
-                let (login, source) = (login.to_owned(), self.source());
-                tokio::spawn(
-                    async move { services.login_refused(&login, &refused, &source).await },
-                );
+                let allowed = self
+                    .shared
+                    .refusal_audit
+                    .lock()
+                    .map(|mut budget| budget.take(std::time::Instant::now()))
+                    .unwrap_or(None);
+                if let Some(skipped) = allowed {
+                    let services = self.shared.services.clone();
+                    let (login, source) = (login.to_owned(), self.source());
+                    tokio::spawn(async move {
+                        services
+                            .login_refused(&login, &refused, &source, skipped)
+                            .await
+                    });
+                }
                 None
             }
             Err(err) => {
@@ -121,8 +134,9 @@ impl Connection {
         }
     }
 
-    /// The connection is fully authenticated as `identity` (every required step passed):
-    /// records the login, frees the pre-authentication slot and binds the identity.
+    /// The connection is authenticated as `identity` (every required step passed, or the key of
+    /// a user who must enroll first): records the login, binds the identity and frees the
+    /// pre-authentication slot (an enrolling connection keeps it until it has enrolled).
     /// `recorded`: the login's audit row was already written (with the accepted code).
     fn authenticated(&mut self, identity: LoginIdentity, login: &str, recorded: bool) {
         tracing::info!(user = %identity.actor.user, source = %identity.actor.source, "login");
@@ -131,14 +145,18 @@ impl Connection {
         // In the background: the login is not delayed by the audit write.
         tokio::spawn(async move { services.login_succeeded(&row, &name, recorded).await });
         if identity.second_step == SecondStep::Enroll {
+            // Not yet authenticated: the slot and a (longer) deadline stay until it enrolls.
+            self.pending.enrolling();
             self.enrollment = Some(Enrollment {
                 identity: identity.clone(),
                 login: login.to_owned(),
                 done: Default::default(),
+                pending: self.pending.clone(),
             });
+        } else {
+            self.pending.authenticated();
         }
         self.identity = Some(identity);
-        self.pending.authenticated();
     }
 
     /// A refused code: the client may try again (keyboard-interactive stays open) until

@@ -27,6 +27,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+/// Refused keys audited per minute at most, daemon-wide (the rest are counted in the next row).
+const REFUSAL_AUDIT_PER_MINUTE: u32 = 600;
+
 /// Builds the russh configuration from ours.
 fn russh_config(services: &Services, host_key: russh::keys::PrivateKey) -> russh::server::Config {
     let limits = &services.config.limits;
@@ -65,10 +68,15 @@ pub async fn serve(
         usize::try_from(services.config.limits.max_connections).unwrap_or(256),
     ));
     let pre_auth_deadline = Duration::from_secs(services.config.limits.pre_auth_timeout_secs);
+    let enrollment_deadline = Duration::from_secs(services.config.auth.enrollment_timeout_secs);
     let shared = Shared {
         admission: admission::Admission::new(&services.config.limits, &services.config.penalties),
         services,
         tracker: CommandTracker::default(),
+        refusal_audit: Arc::new(std::sync::Mutex::new(penalties::LogBudget::new(
+            REFUSAL_AUDIT_PER_MINUTE,
+            Duration::from_secs(60),
+        ))),
     };
     // New penalties go to the audit trail, written in the background (as rate-limited as
     // their log lines, so a flood from many sources cannot flood the database either).
@@ -154,6 +162,21 @@ pub async fn serve(
                     if pending.is_authenticated() {
                         session.await;
                         false
+                    } else if pending.is_enrolling() {
+                        // Enrolling takes a person longer: scan, type a code.
+                        let rest = enrollment_deadline.saturating_sub(pre_auth_deadline);
+                        tokio::select! {
+                            () = &mut session => false,
+                            () = tokio::time::sleep(rest) => {
+                                if pending.is_authenticated() {
+                                    session.await;
+                                    false
+                                } else {
+                                    tracing::info!(%peer, "enrollment not finished before its deadline; closing");
+                                    true
+                                }
+                            }
+                        }
                     } else {
                         tracing::info!(%peer, "not authenticated before the deadline; closing");
                         true

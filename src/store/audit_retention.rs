@@ -117,8 +117,22 @@ impl Db {
             }
         }
         tx.commit().await?;
-        if last.is_none() {
-            verdict.pruned_through = checkpoints.last().map(|(seq, _)| *seq);
+        // A prune appends its own `audit.prune` row after its checkpoint, so every checkpoint
+        // lies before the first remaining row and some row always follows the newest one. A
+        // checkpoint at or past a remaining row, or one with nothing after it, was forged to let
+        // rows be deleted (the database allows deleting what a checkpoint covers).
+        let first_remaining = if verdict.checked > 0 {
+            verdict.pruned_through.map_or(1, |seq| seq + 1)
+        } else {
+            i64::MAX
+        };
+        if let Some((seq, _)) = checkpoints.iter().find(|(seq, _)| *seq >= first_remaining) {
+            verdict.first_broken = Some(*seq);
+        } else if last.is_none()
+            && let Some((seq, _)) = checkpoints.last()
+        {
+            verdict.first_broken = Some(seq + 1);
+            verdict.pruned_through = Some(*seq);
         }
         Ok(verdict)
     }

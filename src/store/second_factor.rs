@@ -68,6 +68,28 @@ impl Tx {
         Ok(())
     }
 
+    /// Stores a first authenticator; false when the user already has one (nothing changed).
+    pub async fn insert_first_totp(
+        &mut self,
+        user_id: i64,
+        sealed: &str,
+        last_step: i64,
+    ) -> Result<bool> {
+        let sql = "INSERT INTO user_totp (user_id, secret, last_step, enrolled_at)
+            VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING";
+        let n = on_tx!(self, c => sqlx::query(sql).bind(user_id).bind(sealed).bind(last_step)
+            .bind(super::now()).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Spends the enrollment code with this hash if it is still the user's live one.
+    pub async fn spend_enroll_code(&mut self, user_id: i64, hash: &str) -> Result<bool> {
+        let sql = "DELETE FROM enroll_codes WHERE user_id = $1 AND hash = $2 AND expires_at > $3";
+        let n = on_tx!(self, c => sqlx::query(sql).bind(user_id).bind(hash).bind(super::now())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     /// Removes a user's TOTP secret and recovery codes; returns whether a secret existed.
     pub async fn delete_totp(&mut self, user_id: i64) -> Result<bool> {
         let sql = "DELETE FROM recovery_codes WHERE user_id = $1";
@@ -150,6 +172,29 @@ impl Tx {
             on_tx!(self, c => sqlx::query(sql).bind(user_id).execute(c).await.map(drop))?;
         }
         Ok(())
+    }
+
+    /// Takes the user's row for the rest of the transaction (PostgreSQL: `FOR UPDATE`; SQLite's
+    /// write transactions already exclude each other) and returns its lockout: so checking the
+    /// lockout, claiming a code and counting a failure are serialised per user.
+    pub async fn lock_login_state(&mut self, user_id: i64) -> Result<Option<DateTime<Utc>>> {
+        let until: Option<Option<DateTime<Utc>>> = match self {
+            Tx::Postgres(t) => {
+                let sql = "SELECT locked_until FROM users WHERE id = $1 FOR UPDATE";
+                sqlx::query_scalar(sql)
+                    .bind(user_id)
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+            Tx::Sqlite(t) => {
+                let sql = "SELECT locked_until FROM users WHERE id = $1";
+                sqlx::query_scalar(sql)
+                    .bind(user_id)
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+        };
+        Ok(until.flatten())
     }
 
     /// The lockout in force for a user, read inside the transaction.
