@@ -175,6 +175,9 @@ async fn read_loop(
     let permits = Arc::new(Semaphore::new(
         usize::try_from(link.services.config.session.max_requests).unwrap_or(16),
     ));
+    // History lines are stored one after the other, in the order typed, by one task.
+    let (history, lines) = mpsc::channel(OUTBOX);
+    tokio::spawn(store_history(link.clone(), lines));
     loop {
         let request = match rpc::read_frame_async::<_, Request>(input).await {
             Ok(request) => request,
@@ -192,6 +195,11 @@ async fn read_loop(
             Request::Confirm { id, yes } => {
                 if let Some(answer) = lock(table).get_mut(&id).and_then(|r| r.confirm.take()) {
                     let _ = answer.send(yes);
+                }
+            }
+            Request::HistoryAdd { line } => {
+                if history.try_send(line).is_err() {
+                    tracing::debug!("shell history line dropped: too many waiting");
                 }
             }
             request => {
@@ -309,13 +317,6 @@ async fn serve_request(link: &Link, request: Request, tx: &mpsc::Sender<Reply>, 
             };
             let _ = tx.send(Reply::Values { id, values }).await;
         }
-        Request::HistoryAdd { line } => {
-            if keep_in_history(&line)
-                && let Err(err) = services.shell_history_add(&link.actor, &line).await
-            {
-                tracing::warn!(error = %err, "cannot store a shell history line");
-            }
-        }
         Request::HistoryList { id, limit } => {
             let lines = match services.shell_history(&link.actor, limit).await {
                 Ok(lines) => lines,
@@ -332,7 +333,20 @@ async fn serve_request(link: &Link, request: Request, tx: &mpsc::Sender<Reply>, 
             };
             let _ = tx.send(Reply::History { id, lines }).await;
         }
-        Request::Hello { .. } | Request::Cancel { .. } | Request::Confirm { .. } => {}
+        Request::Hello { .. }
+        | Request::Cancel { .. }
+        | Request::Confirm { .. }
+        | Request::HistoryAdd { .. } => {}
+    }
+}
+
+async fn store_history(link: Arc<Link>, mut lines: mpsc::Receiver<String>) {
+    while let Some(line) = lines.recv().await {
+        if keep_in_history(&line)
+            && let Err(err) = link.services.shell_history_add(&link.actor, &line).await
+        {
+            tracing::warn!(error = %err, "cannot store a shell history line");
+        }
     }
 }
 

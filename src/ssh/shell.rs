@@ -171,7 +171,7 @@ pub async fn run(start: ShellStart) {
         Err(why) => return io.finish(refuse(why)).await,
     };
     let spawned = spawn(&env, *size.borrow(), sessions.account);
-    let (master, process, link_stream) = match spawned {
+    let (master, mut process, link_stream) = match spawned {
         Ok(parts) => parts,
         Err(err) => {
             tracing::error!(error = %err, "cannot start a session process");
@@ -196,7 +196,7 @@ pub async fn run(start: ShellStart) {
     let (typed, last_input) = watch::channel(Instant::now());
     let stdin = std::mem::replace(&mut io.stdin, mpsc::unbounded_channel().1);
     let input = tokio::spawn(feed_input(stdin, master.clone(), backlog, typed));
-    let relay = Relay {
+    let mut relay = Relay {
         services: &services,
         io: &io,
         master: &master,
@@ -205,19 +205,10 @@ pub async fn run(start: ShellStart) {
         notices,
         closing: sessions.closing.subscribe(),
     };
-    let (mut process, ended) = relay.run(process).await;
+    let ended = relay.run(&mut process).await;
     input.abort();
     let grace = Duration::from_millis(limits.hangup_grace_ms);
-    let status = match ended {
-        None => process.wait().await,
-        Some(why) => {
-            if why != Ended::ClientGone {
-                // A moment for the process to show the notice it was just sent.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            process.hang_up(grace).await
-        }
-    };
+    let status = relay.finish(&mut process, ended, grace).await;
     link_task.abort();
     tracing::info!(user = %actor.user, pid = process.pid, status, reason = ?ended, "interactive session ended");
     let mut outcome = Outcome {
@@ -225,10 +216,9 @@ pub async fn run(start: ShellStart) {
         ..Outcome::default()
     };
     if ended == Some(Ended::Idle) {
-        let minutes = limits.idle_timeout_secs.div_ceil(60);
         outcome.stderr = format!(
-            "\r\nvipanel: the session ended after {minutes} min without input \
-             (session.idle_timeout_secs)\r\n"
+            "\r\nvipanel: the session ended after {} without input\r\n",
+            span(Duration::from_secs(limits.idle_timeout_secs))
         )
         .into_bytes();
     }
@@ -292,7 +282,7 @@ struct Relay<'a> {
 
 impl Relay<'_> {
     /// Relays until the process exits (`None`) or the session is ended from outside.
-    async fn run(mut self, mut process: Process) -> (Process, Option<Ended>) {
+    async fn run(&mut self, process: &mut Process) -> Option<Ended> {
         let limits = &self.services.config.session;
         let idle = (limits.idle_timeout_secs > 0).then(|| {
             (
@@ -319,12 +309,11 @@ impl Relay<'_> {
                 Some(_) => last + timeout,
             });
             tokio::select! {
-                _ = process.child.wait() => return (process, None),
+                _ = process.child.wait() => return None,
                 read = self.master.read(&mut buf), if output_open => match read {
                     Ok(n) if n > 0 => {
-                        let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                        if self.io.handle.data(self.io.channel, bytes).await.is_err() {
-                            return (process, Some(Ended::ClientGone));
+                        if !self.forward(&buf, n).await {
+                            return Some(Ended::ClientGone);
                         }
                     }
                     _ => output_open = false,
@@ -335,11 +324,11 @@ impl Relay<'_> {
                         let _ = self.master.resize(size);
                     }
                     // The channel's state is gone: closed, or the connection dropped.
-                    Err(_) => return (process, Some(Ended::ClientGone)),
+                    Err(_) => return Some(Ended::ClientGone),
                 },
                 _ = self.closing.changed() => {
                     self.notices.send("the panel is restarting; log in again in a moment");
-                    return (process, Some(Ended::Shutdown));
+                    return Some(Ended::Shutdown);
                 }
                 () = sleep_until(deadline) => {
                     if *self.last_input.borrow() > last {
@@ -348,13 +337,12 @@ impl Relay<'_> {
                     if warned_at.is_none() && let Some((timeout, warning)) = idle {
                         warned_at = Some(Instant::now());
                         self.notices.send(format!(
-                            "no input for {} min: this session ends in {} s unless you type \
-                             something",
-                            timeout.saturating_sub(warning).as_secs() / 60,
-                            warning.as_secs()
+                            "no input for {}: this session ends in {} unless you type something",
+                            span(timeout.saturating_sub(warning)),
+                            span(warning)
                         ));
                     } else {
-                        return (process, Some(Ended::Idle));
+                        return Some(Ended::Idle);
                     }
                 }
                 _ = nudge.tick() => {
@@ -364,6 +352,54 @@ impl Relay<'_> {
         }
     }
 }
+
+impl Relay<'_> {
+    /// Sends `buf[..n]` to the client; false when the connection is gone.
+    async fn forward(&self, buf: &[u8], n: usize) -> bool {
+        let bytes = buf.get(..n).unwrap_or_default().to_vec();
+        self.io.handle.data(self.io.channel, bytes).await.is_ok()
+    }
+
+    /// Waits for the process to exit (after hanging it up when the session was `ended` from
+    /// outside) while its last output still reaches the client, and returns its exit status.
+    async fn finish(&self, process: &mut Process, ended: Option<Ended>, grace: Duration) -> i32 {
+        let mut buf = vec![0u8; 16 * 1024];
+        let exited = async {
+            match ended {
+                None => process.wait().await,
+                Some(why) => {
+                    if why != Ended::ClientGone {
+                        // A moment for the process to show the notice it was just sent.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    process.hang_up(grace).await
+                }
+            }
+        };
+        tokio::pin!(exited);
+        let mut output_open = ended != Some(Ended::ClientGone);
+        let status = loop {
+            tokio::select! {
+                status = &mut exited => break status,
+                read = self.master.read(&mut buf), if output_open => match read {
+                    Ok(n) if n > 0 => output_open = self.forward(&buf, n).await,
+                    _ => output_open = false,
+                },
+            }
+        };
+        // What the process wrote just before it exited.
+        while output_open {
+            match tokio::time::timeout(DRAIN, self.master.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => output_open = self.forward(&buf, n).await,
+                _ => break,
+            }
+        }
+        status
+    }
+}
+
+/// How long output may still trickle in after the process exited.
+const DRAIN: Duration = Duration::from_millis(200);
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
@@ -407,6 +443,16 @@ impl Drop for Process {
         if let Ok(None) = self.child.try_wait() {
             pty::signal_group(self.pid, libc::SIGKILL);
         }
+    }
+}
+
+/// `15 min`, `90 s`.
+fn span(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
     }
 }
 
