@@ -539,3 +539,42 @@ fn audit_follow_at_a_terminal_stops_at_ctrl_c_with_exit_0() {
     client.input.write_all(b"\x03").expect("type Ctrl-C");
     assert_eq!(client.wait_exit(&d), 0, "{}", client.seen());
 }
+
+#[test]
+fn serve_refuses_to_start_when_the_session_account_cannot_run_the_binary() {
+    if !support::is_root() {
+        eprintln!("skipping: only a daemon started as root runs sessions as another account");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let binary = dir.path().join("vipanel");
+    std::fs::copy(env!("CARGO_BIN_EXE_vipanel"), &binary).expect("copy the binary");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let account = format!("vipanel-t{}-x", std::process::id());
+    let mut cmd = Command::new(&binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("VIPANEL_") {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("VIPANEL_AUTH__TOTP", "off")
+        .env("VIPANEL_INITIAL_ADMIN_KEYS", "")
+        .env("VIPANEL_SESSION__USER", &account);
+    let run = support::run_bounded(&mut cmd, None, "vipanel serve (binary mode 0700)");
+    let _ = Command::new("userdel").arg(&account).status();
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stderr.contains("cannot run"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("chmod 0755"),
+        "the fix is named: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("listening"),
+        "it never listened: {}",
+        run.stdout
+    );
+}

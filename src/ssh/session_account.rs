@@ -3,8 +3,8 @@
 //! As root, the daemon runs every `vipanel __session` process as the unprivileged account
 //! `session.user` (created here when missing: a system account without home directory or login
 //! shell). Then it proves, before accepting anyone, that this account can execute the running
-//! binary (`/proc/self/exe __session --check`): a binary under a directory the account cannot
-//! enter is a start-up error with its fix, not a broken login later. Not as root, sessions run
+//! binary (`/proc/self/exe __session --check`): a binary the account may not execute (mode
+//! 0700, a noexec mount) is a start-up error with its fix, not a broken login later. Not as root, sessions run
 //! as the daemon's own user, which the log says.
 
 pub use super::pty::Account;
@@ -123,13 +123,14 @@ fn check_can_execute(name: &str, account: Account) -> Result<()> {
         ),
         Err(e) => e.to_string(),
     };
+    // Started through the /proc/self/exe magic link, the account needs execute permission on
+    // the file only: the directories above it are not searched.
     Err(Error::new(
         ErrorKind::Invalid,
         format!(
             "the session account {name} (session.user) cannot run {binary}: {why}. Interactive \
-             logins would fail. Install the binary where every user may read and execute it \
-             (e.g. /usr/local/bin/vipanel, mode 0755, in directories mode 0755), or make its \
-             directories searchable for {name}"
+             logins would fail. Let every user execute the binary: chmod 0755 {binary} (and \
+             keep it off a noexec mount)"
         ),
     ))
 }
