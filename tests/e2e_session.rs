@@ -424,6 +424,8 @@ fn idle_sessions_are_warned_then_ended() {
     let Some(d) = Daemon::builder()
         .env("VIPANEL_SESSION__IDLE_TIMEOUT_SECS", "3")
         .env("VIPANEL_SESSION__IDLE_WARNING_SECS", "2")
+        // Shorter than the session's: while a shell lives, the session's timeout decides.
+        .env("VIPANEL_LIMITS__INACTIVITY_TIMEOUT_SECS", "1")
         .start()
     else {
         return;

@@ -290,9 +290,10 @@ impl Relay<'_> {
                 Duration::from_secs(limits.idle_warning_secs),
             )
         });
-        // russh closes a connection without traffic after limits.inactivity_timeout_secs; while
-        // a shell lives, the session's own idle timeout decides, so the connection is nudged
-        // (an empty data message, nothing on the wire) well within that time.
+        // russh closes a connection without traffic after limits.inactivity_timeout_secs. While a
+        // shell lives, its own idle timeout (when set) decides instead: the connection is nudged
+        // well within that time by an empty data message, which resets russh's timer and puts
+        // nothing on the wire. With no idle timeout, russh's applies.
         let inactivity = Duration::from_secs(self.services.config.limits.inactivity_timeout_secs);
         let mut nudge = tokio::time::interval(inactivity / 3);
         nudge.reset();
@@ -345,7 +346,7 @@ impl Relay<'_> {
                         return Some(Ended::Idle);
                     }
                 }
-                _ = nudge.tick() => {
+                _ = nudge.tick(), if idle.is_some() => {
                     let _ = self.io.handle.data(self.io.channel, Vec::new()).await;
                 }
             }
