@@ -157,6 +157,8 @@ pub async fn run(start: ShellStart) {
             .finish(crate::command::output::render_error(&err, format))
             .await;
     }
+    // What enrollment read went through the same counter; the relay starts from nothing.
+    backlog.store(0, Ordering::SeqCst);
     let actor = match services.refresh_actor(&actor).await {
         Ok(actor) => actor,
         Err(err) => {
