@@ -232,8 +232,8 @@ impl Drop for Tmux {
 }
 
 /// What the session process holds: fds 0, 1, 2 on its PTY, 3 the link; anything else must be
-/// its own (epoll, eventfd, pipes, a duplicate of the link), never a file or socket of the
-/// daemon.
+/// its own (its terminal again through /dev/tty, epoll, eventfd, pipes, a duplicate of the
+/// link), never a file or socket of the daemon.
 fn check_descriptors(d: &Daemon, pid: u32) {
     let targets = |pid: u32| -> Vec<(u32, String)> {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -262,6 +262,7 @@ fn check_descriptors(d: &Daemon, pid: u32) {
     assert!(link.starts_with("socket:"), "fd 3 is the link: {child:?}");
     for (fd, target) in &child {
         let own = target.starts_with("/dev/pts/")
+            || target == "/dev/tty"
             || *target == link
             || target.starts_with("anon_inode:")
             || target.starts_with("pipe:");
