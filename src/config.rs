@@ -4,6 +4,10 @@
 //! `DEFAULT_FILE` is the documented default configuration (`vipanel config default` prints it) and
 //! is also the source of truth for which keys exist and what type each has.
 
+mod session;
+
+pub use session::SessionConfig;
+
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,7 @@ pub struct Config {
     pub penalties: PenaltiesConfig,
     pub host: HostConfig,
     pub audit: AuditConfig,
+    pub session: SessionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +116,8 @@ pub struct AuditConfig {
     /// from the same source address or for the same user within `burst_window_secs`.
     pub burst_failures: u32,
     pub burst_window_secs: u64,
+    /// How often `audit list --follow` looks for new rows, in milliseconds.
+    pub follow_interval_ms: u64,
 }
 
 impl Default for AuditConfig {
@@ -120,6 +127,7 @@ impl Default for AuditConfig {
             prune_interval_secs: 3600,
             burst_failures: 5,
             burst_window_secs: 600,
+            follow_interval_ms: 500,
         }
     }
 }
@@ -142,6 +150,7 @@ impl AuditConfig {
             ("prune_interval_secs", self.prune_interval_secs, 7 * 86400),
             ("burst_failures", u64::from(self.burst_failures), 1000),
             ("burst_window_secs", self.burst_window_secs, 86400),
+            ("follow_interval_ms", self.follow_interval_ms, 60_000),
         ] {
             if value == 0 || value > max {
                 return bad(key, &format!("must be from 1 to {max}"));
@@ -165,6 +174,7 @@ impl Default for Config {
             penalties: PenaltiesConfig::default(),
             host: HostConfig::default(),
             audit: AuditConfig::default(),
+            session: SessionConfig::default(),
         }
     }
 }
@@ -490,7 +500,8 @@ impl Config {
         if crate::domain::PhpVersion::parse(&self.host.default_php).is_err() {
             return bad("host.default_php", "use MAJOR.MINOR, like 8.2".into());
         }
-        self.audit.validate()
+        self.audit.validate()?;
+        self.session.validate()
     }
 
     /// The database URL in effect: `database_url`, or SQLite in the data dir.

@@ -85,6 +85,8 @@ pub async fn serve(config: Config) -> Result<()> {
     // Now rather than at the first enrollment: a bad key file is a start-up error (exit 5).
     services.secret_key()?;
     report_bootstrap(&services.bootstrap(&initial_key_source()).await?);
+    // Before listening: a session account that cannot run the binary is a start-up error.
+    let session_account = crate::ssh::session_account::prepare(&config.session)?;
     let (host_key, created) = crate::ssh::host_key::load_or_create(&config.host_key_path())?;
     if created {
         tracing::info!(path = %config.host_key_path().display(), "created a new ed25519 host key");
@@ -103,7 +105,14 @@ pub async fn serve(config: Config) -> Result<()> {
         out.flush()?;
     }
     let retention = tokio::spawn(retention_loop(services.clone()));
-    crate::ssh::serve(services.clone(), listener, host_key, shutdown_signal()).await?;
+    crate::ssh::serve(
+        services.clone(),
+        listener,
+        host_key,
+        session_account,
+        shutdown_signal(),
+    )
+    .await?;
     retention.abort();
     services.sessions_shutdown().await;
     db.close().await;

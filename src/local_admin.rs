@@ -50,6 +50,19 @@ impl CommandIo for LocalIo {
             "y" | "yes"
         ))
     }
+
+    async fn stream(&mut self, stdout: Vec<u8>) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&stdout)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::unavailable(format!("cannot write standard output: {e}")))
+    }
+
+    async fn stopped(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Runs `argv` as the local administrator and returns its outcome.

@@ -1035,3 +1035,78 @@ async fn an_enrollment_whose_code_was_replaced_meanwhile_is_void() {
         t.finish().await;
     }
 }
+
+/// A caller that collects streamed output and stops the command at a deadline.
+struct FollowIo {
+    chunks: Vec<String>,
+    until: tokio::time::Instant,
+}
+
+impl command::CommandIo for FollowIo {
+    fn has_tty(&self) -> bool {
+        false
+    }
+    async fn read_stdin(&mut self, _limit: usize) -> vipanel::error::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    async fn confirm(&mut self, _prompt: &str) -> vipanel::error::Result<bool> {
+        Ok(false)
+    }
+    async fn stream(&mut self, stdout: Vec<u8>) -> vipanel::error::Result<()> {
+        self.chunks.push(String::from_utf8(stdout).unwrap());
+        Ok(())
+    }
+    async fn stopped(&mut self) {
+        tokio::time::sleep_until(self.until).await;
+    }
+}
+
+#[tokio::test]
+async fn audit_follow_streams_new_rows_within_the_actors_scope() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        let follow = |actor: &Actor, line: &'static str| {
+            let actor = actor.clone();
+            let w = &w;
+            async move {
+                let mut io = FollowIo {
+                    chunks: Vec::new(),
+                    until: tokio::time::Instant::now() + std::time::Duration::from_millis(1500),
+                };
+                let out = w.run_io(&actor, line, &mut io).await;
+                (out, io.chunks)
+            }
+        };
+        let append = async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            w.run(&w.admin, "tenant create late").await
+        };
+        let ((admin_out, admin_chunks), (vera_out, vera_chunks), created) = tokio::join!(
+            follow(&w.admin, "audit list --follow --limit 3"),
+            follow(&vera, "audit list -f -o json"),
+            append
+        );
+        assert_eq!(created.exit, 0);
+        assert_eq!(admin_out.exit, 0, "{}", admin_out.stderr_text());
+        assert!(admin_out.stdout.is_empty(), "all output was streamed");
+        assert!(admin_chunks[0].starts_with("SEQ"), "{admin_chunks:?}");
+        assert_eq!(admin_chunks[0].lines().count(), 4, "header and 3 rows");
+        let later = admin_chunks[1..].concat();
+        assert!(
+            later.contains("tenant.create") && later.contains("late"),
+            "{admin_chunks:?}"
+        );
+        assert!(!later.contains("SEQ"), "one header: {admin_chunks:?}");
+        // A viewer sees only its own rows: nothing of the admin's new tenant.
+        assert_eq!(vera_out.exit, 0);
+        assert!(
+            !vera_chunks.concat().contains("\"late\""),
+            "{vera_chunks:?}"
+        );
+        // A caller that cannot stream is told so.
+        let out = w.run(&w.admin, "audit list --follow").await;
+        assert_eq!(out.exit, 2, "{}", out.stderr_text());
+        t.finish().await;
+    }
+}

@@ -336,8 +336,17 @@ struct Terminal {
 
 impl Terminal {
     fn start(d: &Daemon, key: &Key, words: &[&str]) -> Terminal {
+        Terminal::spawn(d, key, Some(&support::remote_line(words)))
+    }
+
+    /// A login without a command: the interactive shell.
+    fn shell(d: &Daemon, key: &Key) -> Terminal {
+        Terminal::spawn(d, key, None)
+    }
+
+    fn spawn(d: &Daemon, key: &Key, remote: Option<&str>) -> Terminal {
         let mut cmd = ssh_command(d, key, "panel", &["-tt"]);
-        cmd.arg(support::remote_line(words))
+        cmd.args(remote)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -502,6 +511,20 @@ fn the_bootstrap_admin_enrolls_at_its_first_login_without_a_code() {
     let (code, screen) = term.finish();
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("admin"), "{screen}");
+}
+
+#[test]
+fn a_shell_login_of_an_unenrolled_user_enrolls_first_then_starts_the_shell() {
+    let Some(d) = daemon() else { return };
+    let mut term = Terminal::shell(&d, &d.admin_key);
+    let screen = term.wait_for("Verification code: ");
+    let totp = Totp::from_base32(&shown_secret(&screen)).expect("shown secret");
+    term.type_line(&totp.code_at(now()));
+    term.wait_for("recovery codes");
+    term.wait_for("admin@system> ");
+    term.type_line("exit");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 0, "{screen}");
 }
 
 #[test]

@@ -34,7 +34,7 @@ async fn seed_tenant_user(db: &Db, tenant: &str, user: &str, role: &str) -> (i64
 async fn migrations_are_idempotent_and_complete() {
     for t in db_support::all().await {
         assert_eq!(t.db.migrate(None).await.unwrap(), 0, "{}", t.name);
-        assert_eq!(Db::known_migrations(), 2);
+        assert_eq!(Db::known_migrations(), 3);
         t.finish().await;
     }
 }
@@ -740,6 +740,33 @@ async fn a_forged_checkpoint_that_hides_the_newest_rows_is_found() {
         on_any(db, "DELETE FROM audit_log").await.unwrap();
         let verdict = db.verify_audit_chain().await.unwrap();
         assert!(verdict.first_broken.is_some(), "{}", t.name);
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn shell_history_keeps_the_newest_lines_per_user() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (_, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let (_, bob) = seed_tenant_user(db, "beta", "bob", "owner").await;
+        for line in ["one", "two", "two", "three", "four"] {
+            db.shell_history_add(alice, line, 3).await.unwrap();
+        }
+        db.shell_history_add(bob, "bobs", 3).await.unwrap();
+        assert_eq!(
+            db.shell_history(alice, 10).await.unwrap(),
+            ["two", "three", "four"],
+            "{}: the newest 3, oldest first; a repeated newest line once",
+            t.name
+        );
+        assert_eq!(db.shell_history(alice, 2).await.unwrap(), ["three", "four"]);
+        assert_eq!(db.shell_history(bob, 10).await.unwrap(), ["bobs"]);
+        // Deleting the user deletes its history.
+        let mut tx = db.begin().await.unwrap();
+        tx.delete_user(bob).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(db.shell_history(bob, 10).await.unwrap().is_empty());
         t.finish().await;
     }
 }

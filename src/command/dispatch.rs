@@ -27,7 +27,7 @@ const KEY_COLUMNS: &[&str] = &[
 const SITE_COLUMNS: &[&str] = &[
     "domain", "tenant", "type", "php", "status", "aliases", "server",
 ];
-const AUDIT_COLUMNS: &[&str] = &[
+pub(super) const AUDIT_COLUMNS: &[&str] = &[
     "seq", "at", "actor", "tenant", "action", "target", "result", "source", "flag",
 ];
 const SESSION_COLUMNS: &[&str] = &[
@@ -92,7 +92,22 @@ async fn execute<I: CommandIo>(
         Command::Site(cmd) => site(services, actor, cmd, io).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
         Command::Session(cmd) => session(services, actor, cmd, io).await,
+        Command::Audit(AuditCommand::List {
+            since,
+            user,
+            action,
+            suspicious,
+            limit,
+            follow: true,
+        }) => {
+            let query = audit_query(since, user, action, suspicious, limit)?;
+            super::follow::audit(services, actor, query, io, format).await
+        }
         Command::Audit(cmd) => audit(services, actor, cmd).await,
+        Command::Shell => Err(Error::usage(format!(
+            "`shell` starts the interactive shell, which needs a terminal: {} shell",
+            invocation.prefix.replacen("ssh ", "ssh -t ", 1)
+        ))),
     }
 }
 
@@ -366,17 +381,9 @@ async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendere
             action,
             suspicious,
             limit,
+            follow: _,
         } => {
-            if !(1..=10_000).contains(&limit) {
-                return Err(Error::invalid("--limit must be from 1 to 10000"));
-            }
-            let query = AuditQuery {
-                since: since.as_deref().map(parse_age).transpose()?,
-                user: user.as_deref().map(user_name).transpose()?,
-                action,
-                suspicious,
-                limit,
-            };
+            let query = audit_query(since, user, action, suspicious, limit)?;
             Ok(list(
                 &s.audit_list(actor, &query).await?,
                 AUDIT_COLUMNS,
@@ -460,6 +467,26 @@ async fn confirmed<I: CommandIo>(
     } else {
         Err(Error::usage("not confirmed; nothing was changed"))
     }
+}
+
+/// The filters of `audit list`, validated.
+fn audit_query(
+    since: Option<String>,
+    user: Option<String>,
+    action: Option<String>,
+    suspicious: bool,
+    limit: i64,
+) -> Result<AuditQuery> {
+    if !(1..=10_000).contains(&limit) {
+        return Err(Error::invalid("--limit must be from 1 to 10000"));
+    }
+    Ok(AuditQuery {
+        since: since.as_deref().map(parse_age).transpose()?,
+        user: user.as_deref().map(user_name).transpose()?,
+        action,
+        suspicious,
+        limit,
+    })
 }
 
 fn user_name(input: &str) -> Result<Name> {

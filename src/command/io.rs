@@ -1,5 +1,6 @@
-//! What a command may need from whoever runs it, besides arguments: standard input (`key add`)
-//! and a yes/no confirmation for destructive actions when a terminal is attached.
+//! What a command may need from whoever runs it, besides arguments: standard input (`key add`),
+//! a yes/no confirmation for destructive actions when a terminal is attached, and for streaming
+//! commands (`audit list --follow`) a way to send output as it comes and to learn when to stop.
 
 use crate::error::Result;
 use std::future::Future;
@@ -14,6 +15,22 @@ pub trait CommandIo: Send {
 
     /// Shows `prompt` and reads a yes/no answer from the terminal.
     fn confirm(&mut self, prompt: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Sends part of a streaming command's standard output now. An error means nobody reads
+    /// any more (the command stops). Callers that cannot stream refuse, so `--follow` is a
+    /// usage error there.
+    fn stream(&mut self, stdout: Vec<u8>) -> impl Future<Output = Result<()>> + Send {
+        let _ = stdout;
+        std::future::ready(Err(crate::error::Error::usage(
+            "--follow streams its output: run it over SSH, in the shell or with `vipanel admin`",
+        )))
+    }
+
+    /// Resolves when whoever runs a streaming command wants it to stop (Ctrl-C, the client went
+    /// away). Cancel-safe: it may be dropped and called again.
+    fn stopped(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// How the command was invoked: the prefix shown in help examples.

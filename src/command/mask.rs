@@ -67,6 +67,15 @@ fn is_secret_arg(arg: &Arg) -> bool {
             .is_some_and(|names| names.iter().any(|n| is_secret_name(n)))
 }
 
+/// Whether the command line `argv` carries a secret (masking it would change it): such a line
+/// is kept out of the shell history.
+pub fn carries_secret(argv: &[String]) -> bool {
+    let mut tree = <super::tree::Cli as clap::CommandFactory>::command();
+    let masked = masked_line(&mut tree, argv);
+    let typed: usize = argv.iter().map(|w| w.matches(MASK).count()).sum();
+    masked.matches(MASK).count() > typed
+}
+
 /// `argv` (already split like a shell) as it is recorded, secrets masked. `tree` is the clap
 /// command `argv` was parsed with; words it does not know are masked by their names alone.
 pub fn masked_line(tree: &mut Command, argv: &[String]) -> String {
@@ -228,6 +237,25 @@ fn cut(line: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_with_secrets_are_recognised() {
+        let argv = |line: &str| shell_words::split(line).unwrap();
+        for secret in [
+            "totp reset alice --code 123456",
+            "site create a.example --password=hunter2",
+            "site create a.example --upstream https://u:pw@h.example",
+        ] {
+            assert!(carries_secret(&argv(secret)), "{secret}");
+        }
+        for plain in [
+            "site list",
+            "audit list --follow -o json",
+            "site create '***'",
+        ] {
+            assert!(!carries_secret(&argv(plain)), "{plain}");
+        }
+    }
 
     fn tree() -> Command {
         Command::new("t")

@@ -4,6 +4,7 @@
 //! link) and `vipanel admin`. Errors are mapped to exit codes here and nowhere else.
 
 mod dispatch;
+mod follow;
 mod help;
 mod io;
 pub mod mask;
@@ -19,5 +20,5 @@ pub fn run_help(prefix: &str) -> String {
     help::help_for(prefix, &[]).unwrap_or_default()
 }
 pub use io::{CommandIo, Invocation, NoInput, StdinBytes};
-pub use output::{Format, Outcome};
+pub use output::{Format, Outcome, RowStream};
 pub use tree::Cli;

@@ -162,6 +162,99 @@ fn table(columns: &[&str], items: &[Value]) -> String {
     text
 }
 
+/// Rows of a streaming command, rendered one batch at a time: `json` as JSON Lines (one object a
+/// line), `plain` as tab-separated lines, `table` as aligned rows under one header, the column
+/// widths fixed by the header and the first batch (a wider cell later just pushes its line).
+pub struct RowStream {
+    format: Format,
+    columns: &'static [&'static str],
+    widths: Option<Vec<usize>>,
+}
+
+impl RowStream {
+    pub fn new(format: Format, columns: &'static [&'static str]) -> RowStream {
+        RowStream {
+            format,
+            columns,
+            widths: None,
+        }
+    }
+
+    /// The bytes for `items` (the first call of a table also writes the header).
+    pub fn render(&mut self, items: &[Value]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self.format {
+            Format::Json => {
+                for item in items {
+                    out.extend(json_line(item));
+                }
+            }
+            Format::Plain => {
+                for item in items {
+                    let cells: Vec<String> = self
+                        .columns
+                        .iter()
+                        .map(|c| plain_cell(item.get(*c)))
+                        .collect();
+                    out.extend(cells.join("\t").into_bytes());
+                    out.push(b'\n');
+                }
+            }
+            Format::Table => {
+                let rows: Vec<Vec<String>> = items
+                    .iter()
+                    .map(|item| {
+                        self.columns
+                            .iter()
+                            .map(|c| human_cell(item.get(*c)))
+                            .collect()
+                    })
+                    .collect();
+                let widths = match &self.widths {
+                    Some(widths) => widths.clone(),
+                    None => {
+                        let header: Vec<String> = self
+                            .columns
+                            .iter()
+                            .map(|c| c.to_uppercase().replace('_', " "))
+                            .collect();
+                        let widths: Vec<usize> = (0..self.columns.len())
+                            .map(|i| {
+                                rows.iter()
+                                    .chain(std::iter::once(&header))
+                                    .filter_map(|row| row.get(i))
+                                    .map(|cell| cell.chars().count())
+                                    .max()
+                                    .unwrap_or(0)
+                            })
+                            .collect();
+                        out.extend(aligned(&header, &widths).into_bytes());
+                        self.widths = Some(widths.clone());
+                        widths
+                    }
+                };
+                for row in &rows {
+                    out.extend(aligned(row, &widths).into_bytes());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One table line: cells padded to `widths` and two spaces apart, no trailing blanks.
+fn aligned(cells: &[String], widths: &[usize]) -> String {
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        line.push_str(cell);
+        let pad = width.saturating_sub(cell.chars().count()) + 2;
+        line.extend(std::iter::repeat_n(' ', pad));
+    }
+    let mut line = line.trim_end().to_owned();
+    line.push('\n');
+    line
+}
+
 fn key_values(value: &Value, separator: &str, align: bool) -> String {
     let Value::Object(map) = value else {
         return format!("{}\n", human_cell(Some(value)));
@@ -283,6 +376,27 @@ mod tests {
             render_error(&err, Format::Table).stderr_text(),
             "error: site x not found\n"
         );
+    }
+
+    #[test]
+    fn streamed_rows() {
+        let batch = |n: &str| vec![json!({"seq": 1, "action": n})];
+        let mut json = RowStream::new(Format::Json, &["seq", "action"]);
+        assert_eq!(
+            String::from_utf8(json.render(&batch("a"))).unwrap(),
+            "{\"seq\":1,\"action\":\"a\"}\n"
+        );
+        let mut table = RowStream::new(Format::Table, &["seq", "action"]);
+        assert_eq!(
+            String::from_utf8(table.render(&batch("site.create"))).unwrap(),
+            "SEQ  ACTION\n1    site.create\n"
+        );
+        assert_eq!(
+            String::from_utf8(table.render(&batch("x\u{1b}"))).unwrap(),
+            "1    x?\n"
+        );
+        let mut plain = RowStream::new(Format::Plain, &["seq", "action"]);
+        assert_eq!(plain.render(&batch("a")), b"1\ta\n");
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub enum Command {
     /// The audit trail: who did what, from where, with what result (tamper-evident).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Start the interactive shell (needs a terminal: `ssh -t … shell`; a login without a
+    /// command starts it too).
+    Shell,
 }
 
 #[derive(Debug, Args)]
@@ -282,7 +285,10 @@ pub enum AuditCommand {
         visible_alias = "ls",
         after_help = "Examples:\n  {prefix} audit list --since 1h\n  \
         {prefix} audit list --user alice --action site.delete -o json\n  \
-        {prefix} audit list --suspicious --since 1d"
+        {prefix} audit list --suspicious --since 1d\n  \
+        {prefix} audit list --follow --action login -o json\n\n\
+        With --follow the newest --limit entries come oldest first, then every new entry as it is\n\
+        written, until Ctrl-C (or the connection ends); -o json writes one object a line."
     )]
     List {
         /// Only entries at most this old: 90s, 30m, 12h, 7d, 2w.
@@ -297,9 +303,12 @@ pub enum AuditCommand {
         /// Only entries flagged as suspicious (bursts of failures, new networks, lockouts).
         #[arg(long)]
         suspicious: bool,
-        /// At most this many entries (1 to 10000).
+        /// At most this many entries (1 to 10000); with --follow, before the new ones.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Keep going: show new entries as they are written, until stopped (Ctrl-C).
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Check the hash chain of the whole trail (admins); exit 9 names the first broken entry.
     Verify,

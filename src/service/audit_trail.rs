@@ -23,30 +23,38 @@ pub struct AuditQuery {
 
 impl Services {
     pub async fn audit_list(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        policy::check(
-            actor,
-            Resource::Audit,
-            Verb::Read,
-            Owner::Tenant(actor.tenant_id),
-            "audit",
-        )?;
-        let manager = actor.role >= Role::Owner;
-        let own_only = (!manager).then_some(actor.user.as_str());
-        if let (Some(user), Some(me)) = (&query.user, own_only)
-            && user.as_str() != me
-        {
-            return Err(Error::forbidden(
-                "your role may only list your own audit entries",
-            ));
-        }
-        let filter = AuditFilter {
-            tenant: (!actor.is_admin()).then_some(actor.tenant.as_str()),
-            actor: own_only.or(query.user.as_ref().map(Name::as_str)),
-            action: query.action.as_deref(),
-            since: query.since.map(|age| chrono::Utc::now() - age),
-            flagged: query.suspicious,
-        };
+        let filter = audit_filter(actor, query)?;
         let rows = self.db.audit_query(&filter, query.limit).await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// The start of `audit list --follow`: the newest `limit` matching rows, oldest first, and
+    /// the `seq` to follow from (the head of the trail when it starts).
+    pub async fn audit_follow_start(
+        &self,
+        actor: &Actor,
+        query: &AuditQuery,
+    ) -> Result<(Vec<AuditEntry>, i64)> {
+        let filter = audit_filter(actor, query)?;
+        // Read before the rows: a row appended in between has a higher seq and is shown (once).
+        let head = self.db.audit_head_seq().await?;
+        let mut rows = self.db.audit_query(&filter, query.limit).await?;
+        rows.reverse();
+        let after = rows.last().map_or(head, |r| r.seq.max(head));
+        Ok((rows.into_iter().map(AuditEntry::from).collect(), after))
+    }
+
+    /// `audit list --follow` after its start: matching rows appended after `after_seq`, oldest
+    /// first, at most `limit`, with the same scoping as `audit list` (for the actor as it is now).
+    pub async fn audit_follow_next(
+        &self,
+        actor: &Actor,
+        query: &AuditQuery,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let filter = audit_filter(actor, query)?;
+        let rows = self.db.audit_query_after(&filter, after_seq, limit).await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
@@ -77,4 +85,32 @@ impl Services {
             )),
         }
     }
+}
+
+/// What `actor` may read of the trail, narrowed by `query`: owners and admins their tenant's
+/// rows (admins: all), everyone else only the rows it caused.
+fn audit_filter<'a>(actor: &'a Actor, query: &'a AuditQuery) -> Result<AuditFilter<'a>> {
+    policy::check(
+        actor,
+        Resource::Audit,
+        Verb::Read,
+        Owner::Tenant(actor.tenant_id),
+        "audit",
+    )?;
+    let manager = actor.role >= Role::Owner;
+    let own_only = (!manager).then_some(actor.user.as_str());
+    if let (Some(user), Some(me)) = (&query.user, own_only)
+        && user.as_str() != me
+    {
+        return Err(Error::forbidden(
+            "your role may only list your own audit entries",
+        ));
+    }
+    Ok(AuditFilter {
+        tenant: (!actor.is_admin()).then_some(actor.tenant.as_str()),
+        actor: own_only.or(query.user.as_ref().map(Name::as_str)),
+        action: query.action.as_deref(),
+        since: query.since.map(|age| chrono::Utc::now() - age),
+        flagged: query.suspicious,
+    })
 }

@@ -18,6 +18,7 @@ mod preflight;
 mod second_factor;
 mod servers;
 mod sessions;
+mod shell_history;
 mod sites;
 mod suspicion;
 mod tenants;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::service::{Actor, Services};
 use russh::ChannelId;
 use russh::server::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// SSH extended-data type for stderr (RFC 4254 §5.2).
 const STDERR: u32 = 1;
@@ -18,6 +18,11 @@ pub struct ChannelIo {
     pub pty: bool,
     /// Chunks of the client's stdin; closed at the client's EOF.
     pub stdin: mpsc::UnboundedReceiver<Vec<u8>>,
+    /// Set by a `signal` request; closed (the sender dropped) when the channel closes or the
+    /// connection ends.
+    pub stop: watch::Receiver<bool>,
+    /// The client's stdin ended (so `stopped` no longer reads it).
+    pub stdin_ended: bool,
 }
 
 impl CommandIo for ChannelIo {
@@ -44,6 +49,35 @@ impl CommandIo for ChannelIo {
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
         ))
+    }
+
+    async fn stream(&mut self, stdout: Vec<u8>) -> Result<()> {
+        if stdout.is_empty() || self.send(0, stdout).await {
+            Ok(())
+        } else {
+            Err(Error::unavailable("the client went away"))
+        }
+    }
+
+    /// A streaming command over exec stops when the channel closes or the connection ends, at a
+    /// `signal` request, or (with a PTY, where the client's terminal is raw) at a typed Ctrl-C.
+    /// The end of stdin does not stop it, so `ssh -n HOST audit list --follow` streams.
+    async fn stopped(&mut self) {
+        loop {
+            if *self.stop.borrow_and_update() {
+                return;
+            }
+            tokio::select! {
+                changed = self.stop.changed() => if changed.is_err() {
+                    return;
+                },
+                chunk = self.stdin.recv(), if !self.stdin_ended => match chunk {
+                    Some(bytes) if self.pty && bytes.contains(&3) => return,
+                    Some(_) => {}
+                    None => self.stdin_ended = true,
+                },
+            }
+        }
     }
 }
 
@@ -83,13 +117,17 @@ impl ChannelIo {
         self.send(STDERR, text.as_bytes().to_vec()).await;
     }
 
-    async fn send(&self, ext: u32, bytes: Vec<u8>) {
+    /// Sends bytes as data (`ext` 0) or extended data; false when the connection is gone.
+    async fn send(&self, ext: u32, bytes: Vec<u8>) -> bool {
         let bytes = if self.pty { crlf(&bytes) } else { bytes };
-        let _ = if ext == 0 {
-            self.handle.data(self.channel, bytes).await
+        if ext == 0 {
+            self.handle.data(self.channel, bytes).await.is_ok()
         } else {
-            self.handle.extended_data(self.channel, ext, bytes).await
-        };
+            self.handle
+                .extended_data(self.channel, ext, bytes)
+                .await
+                .is_ok()
+        }
     }
 
     /// Sends the outcome and ends the channel the way OpenSSH does.
@@ -167,7 +205,7 @@ pub fn welcome(invocation: &Invocation) -> Outcome {
 }
 
 /// LF → CRLF, for output to a client that requested a PTY (no line discipline translates it).
-fn crlf(bytes: &[u8]) -> Vec<u8> {
+pub fn crlf(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
     let mut previous = 0u8;
     for &b in bytes {

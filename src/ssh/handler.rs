@@ -10,6 +10,8 @@
 
 use super::enroll::Enrollment;
 use super::exec::{self, ChannelIo};
+use super::pty::WinSize;
+use super::shell::{self, Sessions};
 use super::tracker::CommandTracker;
 use crate::command::Invocation;
 use crate::service::{CodeCheck, LoginCheck, LoginIdentity, SecondStep, Services};
@@ -20,13 +22,18 @@ use russh::server::{
 use russh::{Channel, ChannelId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use tokio::sync::{mpsc, watch};
 
 /// The keyboard-interactive prompt for the second step.
 const CODE_PROMPT: &str = "Verification code: ";
 
-/// Environment variables a client may set (everything else is refused).
+/// Environment variables a client may set (everything else is refused); they reach the
+/// session process, and `LC_*` too.
 const ALLOWED_ENV: [&str; 4] = ["TERM", "LANG", "NO_COLOR", "COLORTERM"];
+/// `TERM` of a session whose client named none (or an odd one).
+const DEFAULT_TERM: &str = "xterm-256color";
 
 /// What every connection shares.
 #[derive(Clone)]
@@ -37,6 +44,8 @@ pub struct Shared {
     /// Refused keys are audited at most this often daemon-wide, so a flood of key probes from
     /// many addresses cannot hold the database's write lock against real logins.
     pub refusal_audit: std::sync::Arc<std::sync::Mutex<super::penalties::LogBudget>>,
+    /// Interactive sessions of every connection (limits, account, shutdown).
+    pub sessions: Arc<Sessions>,
 }
 
 /// Per-connection state.
@@ -56,11 +65,26 @@ pub struct Connection {
     pending: std::sync::Arc<super::admission::Pending>,
     /// The live session (`session list`), from full authentication on; dropped with us.
     session: Option<crate::service::SessionGuard>,
+    /// Interactive sessions open on this connection (`session.max_per_connection`).
+    shells: Arc<AtomicU32>,
 }
 
 struct ChannelState {
     pty: bool,
     started: bool,
+    /// An interactive session runs on this channel: its input is relayed to a PTY.
+    interactive: bool,
+    /// `TERM` from the pty-req.
+    term: Option<String>,
+    /// Environment variables the client set (allowed names only).
+    env: Vec<(String, String)>,
+    /// The terminal size (pty-req, then window-change), for an interactive session.
+    size: watch::Sender<WinSize>,
+    /// Set by a `signal` request; dropped with the state when the channel closes, which a
+    /// running command or session notices.
+    stop: watch::Sender<bool>,
+    /// Input of an interactive session not yet written to its PTY.
+    backlog: Arc<AtomicUsize>,
     stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
     stdin_rx: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
     stdin_bytes: usize,
@@ -93,6 +117,7 @@ impl Connection {
             channels: HashMap::new(),
             pending,
             session: None,
+            shells: Arc::default(),
         }
     }
 
@@ -186,11 +211,13 @@ impl Connection {
         Invocation { prefix }
     }
 
-    /// Starts `line` on `channel` (a shell request runs the empty line: the welcome text).
+    /// Starts `line` on `channel` (`None`: a shell request). With a PTY, a shell request or the
+    /// command `shell` starts an interactive session; without one, a shell request shows the
+    /// welcome text and every line runs in-process.
     fn start(
         &mut self,
         channel: ChannelId,
-        line: String,
+        line: Option<String>,
         session: &mut Session,
     ) -> Result<(), russh::Error> {
         let invocation = self.invocation();
@@ -208,11 +235,47 @@ impl Connection {
             channel,
             pty: state.pty,
             stdin,
+            stop: state.stop.subscribe(),
+            stdin_ended: false,
         };
         let services = self.shared.services.clone();
         let actor = identity.actor.clone();
         let enrollment = self.enrollment.clone();
         let running = self.shared.tracker.start();
+        let wants_shell = line
+            .as_deref()
+            .is_none_or(|l| l.split_whitespace().eq(["shell"]));
+        if state.pty && wants_shell {
+            state.interactive = true;
+            let mut env = vec![(
+                "TERM".to_owned(),
+                state
+                    .term
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_TERM.to_owned()),
+            )];
+            env.extend(state.env.iter().filter(|(k, _)| k != "TERM").cloned());
+            tracing::debug!(user = %actor.user, "interactive session");
+            let start = shell::ShellStart {
+                services,
+                actor,
+                invocation,
+                enrollment,
+                io,
+                env,
+                size: state.size.subscribe(),
+                backlog: state.backlog.clone(),
+                sessions: self.shared.sessions.clone(),
+                on_connection: self.shells.clone(),
+                tracker: self.shared.tracker.clone(),
+            };
+            state.task = Some(tokio::spawn(async move {
+                shell::run(start).await;
+                drop(running);
+            }));
+            return Ok(());
+        }
+        let line = line.unwrap_or_default();
         // Only the command words: arguments may one day carry secrets.
         let words: Vec<&str> = line.split_whitespace().take(2).collect();
         tracing::debug!(user = %actor.user, command = %words.join(" "), "exec");
@@ -366,6 +429,12 @@ impl russh::server::Handler for Connection {
             ChannelState {
                 pty: false,
                 started: false,
+                interactive: false,
+                term: None,
+                env: Vec::new(),
+                size: watch::channel(WinSize::from_request(0, 0)).0,
+                stop: watch::channel(false).0,
+                backlog: Arc::default(),
                 stdin: Some(tx),
                 stdin_rx: Some(rx),
                 stdin_bytes: 0,
@@ -380,9 +449,9 @@ impl russh::server::Handler for Connection {
     async fn pty_request(
         &mut self,
         channel: ChannelId,
-        _term: &str,
-        _cols: u32,
-        _rows: u32,
+        term: &str,
+        cols: u32,
+        rows: u32,
         _pix_width: u32,
         _pix_height: u32,
         _modes: &[(russh::Pty, u32)],
@@ -391,6 +460,8 @@ impl russh::server::Handler for Connection {
         match self.channels.get_mut(&channel) {
             Some(state) if !state.started => {
                 state.pty = true;
+                state.term = is_term_name(term).then(|| term.to_owned());
+                state.size.send_replace(WinSize::from_request(cols, rows));
                 session.channel_success(channel)
             }
             _ => session.channel_failure(channel),
@@ -400,26 +471,50 @@ impl russh::server::Handler for Connection {
     async fn window_change_request(
         &mut self,
         channel: ChannelId,
-        _cols: u32,
-        _rows: u32,
+        cols: u32,
+        rows: u32,
         _pix_width: u32,
         _pix_height: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(state) = self.channels.get(&channel) {
+            state.size.send_replace(WinSize::from_request(cols, rows));
+        }
         session.channel_success(channel)
+    }
+
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        _signal: russh::Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Stops a streaming command (`audit list --follow`); nothing else listens.
+        if let Some(state) = self.channels.get(&channel) {
+            state.stop.send_replace(true);
+        }
+        Ok(())
     }
 
     async fn env_request(
         &mut self,
         channel: ChannelId,
         name: &str,
-        _value: &str,
+        value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if ALLOWED_ENV.contains(&name) || name.starts_with("LC_") {
-            session.channel_success(channel)
-        } else {
-            session.channel_failure(channel)
+        let allowed = (ALLOWED_ENV.contains(&name) || is_locale_name(name)) && is_env_value(value);
+        match self.channels.get_mut(&channel) {
+            Some(state) if allowed && !state.started => {
+                if name == "TERM" {
+                    state.term = is_term_name(value).then(|| value.to_owned());
+                } else if state.env.len() < 32 {
+                    state.env.retain(|(k, _)| k != name);
+                    state.env.push((name.to_owned(), value.to_owned()));
+                }
+                session.channel_success(channel)
+            }
+            _ => session.channel_failure(channel),
         }
     }
 
@@ -428,7 +523,7 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.start(channel, String::new(), session)
+        self.start(channel, None, session)
     }
 
     async fn exec_request(
@@ -438,7 +533,7 @@ impl russh::server::Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         match String::from_utf8(data.to_vec()) {
-            Ok(line) => self.start(channel, line, session),
+            Ok(line) => self.start(channel, Some(line), session),
             Err(_) => session.channel_failure(channel),
         }
     }
@@ -500,6 +595,15 @@ impl russh::server::Handler for Connection {
         if let Some(state) = self.channels.get_mut(&channel)
             && let Some(tx) = &state.stdin
         {
+            if state.interactive {
+                // Keystrokes have no total limit, but what waits for the PTY is bounded: a
+                // session process that stops reading cannot make the daemon buffer without end.
+                if state.backlog.load(Ordering::SeqCst) + data.len() <= limit {
+                    state.backlog.fetch_add(data.len(), Ordering::SeqCst);
+                    let _ = tx.send(data.to_vec());
+                }
+                return Ok(());
+            }
             // Past the limit (plus one byte, so the reader can tell) the rest is dropped.
             if state.stdin_bytes <= limit {
                 let take = data.len().min(limit + 1 - state.stdin_bytes);
@@ -529,6 +633,29 @@ impl russh::server::Handler for Connection {
         self.channels.remove(&channel);
         Ok(())
     }
+}
+
+/// A `TERM` value worth passing on: a short terminal name (`xterm-256color`, `screen.xterm`).
+fn is_term_name(term: &str) -> bool {
+    !term.is_empty()
+        && term.len() <= 64
+        && term
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+}
+
+/// `LC_ALL`, `LC_CTYPE`, …
+fn is_locale_name(name: &str) -> bool {
+    name.strip_prefix("LC_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 32
+            && rest.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+    })
+}
+
+/// A value passed on to the session process's environment: short, printable.
+fn is_env_value(value: &str) -> bool {
+    value.len() <= 256 && !value.chars().any(char::is_control)
 }
 
 /// The one prompt of the second step, not echoed.

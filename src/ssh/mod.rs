@@ -11,8 +11,13 @@ mod enroll;
 mod exec;
 mod handler;
 pub mod host_key;
+pub mod link;
 mod penalties;
+#[allow(unsafe_code)]
+mod pty;
 mod quick_ack;
+pub mod session_account;
+mod shell;
 mod tracker;
 
 pub use tracker::CommandTracker;
@@ -60,6 +65,7 @@ pub async fn serve(
     services: Services,
     listener: TcpListener,
     host_key: russh::keys::PrivateKey,
+    session_account: Option<session_account::Account>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let config = Arc::new(russh_config(&services, host_key));
@@ -77,6 +83,7 @@ pub async fn serve(
             REFUSAL_AUDIT_PER_MINUTE,
             Duration::from_secs(60),
         ))),
+        sessions: Arc::new(shell::Sessions::new(session_account)),
     };
     // New penalties go to the audit trail, written in the background (as rate-limited as
     // their log lines, so a flood from many sources cannot flood the database either).
@@ -190,6 +197,8 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Interactive sessions are told and hung up; their tasks count as running until reaped.
+    shared.sessions.close_all();
     let running = shared.tracker.running();
     if running > 0 {
         tracing::info!(running, "stopped accepting; waiting for running commands");

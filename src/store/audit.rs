@@ -115,6 +115,32 @@ impl Db {
             .fetch_all(pool).await)?)
     }
 
+    /// The oldest rows first whose `seq` is above `after_seq`, filtered (`since` is not
+    /// applied): what `audit list --follow` shows as the trail grows.
+    pub async fn audit_query_after(
+        &self,
+        f: &AuditFilter<'_>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        let sql = "SELECT id, at, actor, tenant, role, key_fingerprint, source, action, target,
+                result, detail, command, exit_code, flag, seq, prev_hash, hash FROM audit_log
+            WHERE seq > $1 AND ($2 IS NULL OR tenant = $2) AND ($3 IS NULL OR actor = $3)
+              AND ($4 IS NULL OR action = $4) AND ($6 IS NULL OR flag <> $6)
+            ORDER BY seq LIMIT $5";
+        let flagged = f.flagged.then_some("");
+        Ok(on_db!(self, pool => sqlx::query_as(sql)
+            .bind(after_seq).bind(f.tenant).bind(f.actor).bind(f.action).bind(limit).bind(flagged)
+            .fetch_all(pool).await)?)
+    }
+
+    /// The newest `seq` of the trail (0 when it is empty).
+    pub async fn audit_head_seq(&self) -> Result<i64> {
+        let sql = "SELECT COALESCE(MAX(seq), 0) FROM audit_log";
+        let head: i64 = on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        Ok(head)
+    }
+
     /// Failed login steps since `since`: those from the source host `host` (an IP address as
     /// `IP` or `[IPv6]`, matching any port; it must not contain LIKE wildcards) and those of the
     /// user `actor`. A failed step is a row

@@ -14,6 +14,7 @@ mod migrate;
 mod networks;
 mod second_factor;
 mod servers;
+mod shell_history;
 mod sites;
 mod tenants;
 mod users;

@@ -228,6 +228,8 @@ pub struct Daemon {
     stdout_reader: Option<JoinHandle<()>>,
     /// Tenants [`Daemon::user`] already made sure of.
     tenants: Mutex<HashSet<String>>,
+    /// The test's own session account (as root), removed at teardown.
+    session_user: Option<String>,
 }
 
 impl Daemon {
@@ -262,6 +264,17 @@ impl Daemon {
         if !builder.penalties {
             env.push(("VIPANEL_PENALTIES__ENABLED".to_owned(), "false".to_owned()));
         }
+        // As root, `serve` creates its session account at start: each daemon gets one of its
+        // own with a test prefix, removed when the daemon is dropped, so the machine keeps none.
+        let session_user = (is_root()
+            && !builder
+                .env
+                .iter()
+                .any(|(k, _)| k == "VIPANEL_SESSION__USER"))
+        .then(test_account_name);
+        if let Some(name) = &session_user {
+            env.push(("VIPANEL_SESSION__USER".to_owned(), name.clone()));
+        }
         env.extend(builder.env);
         let log_path = root.path().join("daemon.log");
         let log = File::create(&log_path).expect("cannot create the daemon log");
@@ -290,6 +303,7 @@ impl Daemon {
             config_file,
             stdout_reader: Some(stdout_reader),
             tenants: Mutex::new(HashSet::new()),
+            session_user,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         let mut seen = Vec::new();
@@ -687,6 +701,46 @@ impl Drop for Daemon {
         if let Some(reader) = self.stdout_reader.take() {
             let _ = reader.join();
         }
+        if let Some(name) = self.session_user.take() {
+            remove_account(&name);
+        }
+    }
+}
+
+/// Whether the tests run as root (then the daemon runs session processes as an account).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A session account name of this test process, unique per daemon, with the test prefix.
+fn test_account_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("vipanel-t{}-{n}", std::process::id())
+}
+
+/// Removes a test session account (if the daemon created it). Its last processes may take a
+/// moment to go after the daemon was killed, and userdel refuses while they live.
+fn remove_account(name: &str) {
+    let exists = |name: &str| {
+        std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(':').next() == Some(name))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exists(name) {
+        let done = Command::new("userdel")
+            .arg(name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if done || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
