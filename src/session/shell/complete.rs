@@ -8,6 +8,7 @@ use crate::rpc::{CompletionKind, Reply, Request};
 use crate::session::link::Link;
 use reedline::{Completer, CompletionResult, Span, Suggestion};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the daemon may take to list values before Tab gives up on them.
@@ -24,19 +25,42 @@ pub trait ValueSource: Send {
 pub struct LinkValues {
     link: Link,
     cache: Vec<(CompletionKind, Instant, Vec<String>)>,
+    commands: CommandCount,
+    seen_commands: u64,
+}
+
+/// How many commands have run: a command may have created or deleted what is cached.
+#[derive(Clone, Default)]
+pub struct CommandCount(Arc<AtomicU64>);
+
+impl CommandCount {
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl LinkValues {
-    pub fn new(link: Link) -> LinkValues {
+    pub fn new(link: Link, commands: CommandCount) -> LinkValues {
         LinkValues {
             link,
             cache: Vec::new(),
+            seen_commands: commands.get(),
+            commands,
         }
     }
 }
 
 impl ValueSource for LinkValues {
     fn values(&mut self, kind: CompletionKind) -> Vec<String> {
+        let commands = self.commands.get();
+        if commands != self.seen_commands {
+            self.cache.clear();
+            self.seen_commands = commands;
+        }
         self.cache.retain(|(_, at, _)| at.elapsed() < VALUES_FRESH);
         if let Some((_, _, values)) = self.cache.iter().find(|(k, _, _)| *k == kind) {
             return values.clone();

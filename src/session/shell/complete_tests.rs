@@ -187,8 +187,11 @@ fn live_values_come_from_the_link_and_are_cached() {
         asked
     });
     let (link, _) = Link::connect(child).unwrap();
-    let mut completer =
-        ShellCompleter::new(Arc::new(Grammar::load()), LinkValues::new(link.clone()));
+    let commands = CommandCount::default();
+    let mut completer = ShellCompleter::new(
+        Arc::new(Grammar::load()),
+        LinkValues::new(link.clone(), commands.clone()),
+    );
     let values = |c: &mut ShellCompleter<LinkValues>, line: &str| -> Vec<String> {
         c.suggest(line, line.len())
             .into_iter()
@@ -200,6 +203,15 @@ fn live_values_come_from_the_link_and_are_cached() {
         ["example.com", "shop.test"]
     );
     assert_eq!(values(&mut completer, "site show sh"), ["shop.test"]);
+    // A command ran (it may have created a site): asked again.
+    commands.bump();
+    assert_eq!(
+        values(&mut completer, "site delete "),
+        ["example.com", "shop.test"]
+    );
     link.shutdown();
-    assert_eq!(server.join().unwrap(), [CompletionKind::Sites]);
+    assert_eq!(
+        server.join().unwrap(),
+        [CompletionKind::Sites, CompletionKind::Sites]
+    );
 }

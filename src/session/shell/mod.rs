@@ -25,7 +25,7 @@ pub mod validate;
 pub mod words;
 
 use crate::session::link::{Link, LinkError, Welcome};
-use complete::{LinkValues, ShellCompleter};
+use complete::{CommandCount, LinkValues, ShellCompleter};
 use grammar::Grammar;
 use highlight::ShellHighlighter;
 use history::LinkHistory;
@@ -58,7 +58,8 @@ pub struct Options {
 /// Runs the shell until `exit`, Ctrl-D or the end of the link; returns the exit code.
 pub fn run(link: &Link, welcome: &Welcome, options: Options) -> u8 {
     let palette = Palette::new(options.colour);
-    let mut editor = match editor(link, palette) {
+    let commands = CommandCount::default();
+    let mut editor = match editor(link, palette, commands.clone()) {
         Ok(editor) => editor,
         Err(err) => {
             terminal::write_output("", &format!("vipanel: cannot start the shell: {err}\n"));
@@ -77,6 +78,7 @@ pub fn run(link: &Link, welcome: &Welcome, options: Options) -> u8 {
                 return EXIT_FAILED;
             }
         };
+        commands.bump();
         match run_line(link, &line) {
             Ok(Flow::Continue) => {}
             Ok(Flow::Exit) => return EXIT_OK,
@@ -122,7 +124,7 @@ fn link_ended(link: &Link) -> u8 {
     EXIT_FAILED
 }
 
-fn editor(link: &Link, palette: Palette) -> reedline::Result<Reedline> {
+fn editor(link: &Link, palette: Palette, commands: CommandCount) -> reedline::Result<Reedline> {
     let grammar = Arc::new(Grammar::load());
     let history = LinkHistory::load(link.clone())?;
     let printer = ExternalPrinter::new(PRINTER_CAPACITY);
@@ -154,7 +156,7 @@ fn editor(link: &Link, palette: Palette) -> reedline::Result<Reedline> {
         .with_history_exclusion_prefix(Some(" ".to_owned()))
         .with_completer(Box::new(ShellCompleter::new(
             Arc::clone(&grammar),
-            LinkValues::new(link.clone()),
+            LinkValues::new(link.clone(), commands),
         )))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(menu)))
         // One candidate is taken at once; several share their common start first.
