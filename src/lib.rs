@@ -15,5 +15,6 @@ pub mod local_admin;
 pub mod rpc;
 pub mod secret;
 pub mod service;
+pub mod session;
 pub mod ssh;
 pub mod store;

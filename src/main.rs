@@ -1,4 +1,5 @@
-//! The `vipanel` binary: `serve`, `admin`, `migrate`, `config` (and `--version`).
+//! The `vipanel` binary: `serve`, `admin`, `migrate`, `config` (and `--version`), and the hidden
+//! `__session` the daemon starts for an interactive login.
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -56,6 +57,9 @@ enum HostCommand {
     /// Print the default or the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// An interactive session's process: the daemon starts it on a PTY with its link.
+    #[command(name = "__session", hide = true)]
+    Session,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
     }
     let cli = HostCli::parse();
     let result = match cli.command {
+        HostCommand::Session => return vipanel::session::main(),
         HostCommand::Config(ConfigCommand::Default) => {
             print!("{}", vipanel::config::DEFAULT_FILE);
             return ExitCode::SUCCESS;
