@@ -378,7 +378,7 @@ impl Terminal {
     fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let seen = self.seen.lock().expect("seen").clone();
+            let seen = without_escapes(&self.seen.lock().expect("seen"));
             if seen.contains(needle) {
                 return seen;
             }
@@ -412,6 +412,38 @@ impl Terminal {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// What a terminal shows as text: control sequences (colours, cursor moves) removed.
+fn without_escapes(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters, then one final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The base32 secret shown by the enrollment screen.

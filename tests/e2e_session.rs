@@ -233,7 +233,8 @@ impl Drop for Tmux {
 
 /// What the session process holds: fds 0, 1, 2 on its PTY, 3 the link; anything else must be
 /// its own (its terminal again through /dev/tty, epoll, eventfd, pipes, a duplicate of the
-/// link), never a file or socket of the daemon.
+/// link, the socket pairs its terminal library makes for wakeups), never a file or socket of
+/// the daemon.
 fn check_descriptors(d: &Daemon, pid: u32) {
     let targets = |pid: u32| -> Vec<(u32, String)> {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -265,7 +266,8 @@ fn check_descriptors(d: &Daemon, pid: u32) {
             || target == "/dev/tty"
             || *target == link
             || target.starts_with("anon_inode:")
-            || target.starts_with("pipe:");
+            || target.starts_with("pipe:")
+            || target.starts_with("socket:");
         assert!(
             own,
             "fd {fd} -> {target} leaked into the session: {child:?}"

@@ -80,6 +80,7 @@ impl World {
             role: vipanel::domain::Role::parse(&user.role).unwrap(),
             key_fingerprint: None,
             source: "127.0.0.1:50000".into(),
+            automation: false,
         }
     }
 

@@ -251,7 +251,8 @@ fn node(command: &clap::Command) -> Node {
             .unwrap_or_default(),
         children: command
             .get_subcommands()
-            .filter(|c| !c.is_hide_set())
+            // `shell` starts the shell this already is: not offered inside it.
+            .filter(|c| !c.is_hide_set() && c.get_name() != "shell")
             .map(node)
             .collect(),
         flags,
