@@ -6,7 +6,7 @@
 
 mod session_support;
 
-use session_support::{EARLIER_HISTORY, FakeDaemon, Pane, tools_available};
+use session_support::{EARLIER_HISTORY, END_LINK, FakeDaemon, Pane, tools_available};
 use vipanel::rpc::Request;
 
 const PROMPT: &str = "alice@acme>";
@@ -247,4 +247,27 @@ fn help_colour_and_no_color() {
     pane.wait_last_line(&format!("{PROMPT} site list"));
     let plain = pane.screen_with_escapes();
     assert!(!plain.contains("\x1b[3"), "{plain:?}");
+}
+
+#[test]
+fn the_end_of_the_link_ends_the_session_after_its_last_notice() {
+    if !tools_available() {
+        return;
+    }
+    let daemon = FakeDaemon::start();
+    let pane = Pane::start_reporting_exit(&daemon);
+    pane.wait_for(PROMPT);
+    pane.type_text("site li");
+    daemon
+        .notices
+        .send("The panel is restarting.".into())
+        .unwrap();
+    daemon.notices.send(END_LINK.into()).unwrap();
+    assert_eq!(pane.wait_exit(), 1);
+    // With its scrollback: tmux's "Pane is dead" line can scroll the screen by one.
+    let out = pane.tmux(&["capture-pane", "-p", "-S", "-50", "-t", "0"]);
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let notice = screen.find("The panel is restarting.");
+    let end = screen.find("The connection to the panel ended.");
+    assert!(notice.is_some() && notice < end, "{screen}");
 }

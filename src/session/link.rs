@@ -20,6 +20,8 @@ use std::time::Duration;
 
 /// How long the daemon may take to answer the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long after the link's end the closed flag is raised.
+const CLOSE_GRACE: Duration = Duration::from_millis(300);
 /// Notices kept while no sink is set (older ones are dropped first).
 const HELD_NOTICES: usize = 64;
 
@@ -271,7 +273,7 @@ impl Link {
         let _ = lock(&self.shared.writer).shutdown(std::net::Shutdown::Both);
     }
 
-    /// Raised when the link ends (for the line editor's break signal).
+    /// Raised shortly after the link ends (for the line editor's break signal).
     pub fn closed_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.shared.closed)
     }
@@ -337,6 +339,9 @@ fn read_loop(mut reader: UnixStream, shared: &Shared) {
                     lock(&shared.router).notice(format!("the link to the panel failed: {err}"));
                 }
                 lock(&shared.router).close();
+                // The line editor checks the flag before it prints queued notices: give it the
+                // time to show the last ones ("the panel is restarting") first.
+                std::thread::sleep(CLOSE_GRACE);
                 shared.closed.store(true, Ordering::Relaxed);
                 return;
             }

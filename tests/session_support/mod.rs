@@ -26,6 +26,8 @@ pub const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub const SITES: &[&str] = &["example.com", "shop.example.org"];
 pub const EARLIER_HISTORY: &[&str] = &["site list", "user show bob"];
+/// Sent as a notice, ends the link from the daemon's side.
+pub const END_LINK: &str = "\u{0}end the link";
 
 /// Whether tmux and perl are installed; otherwise says why and skips (or fails under
 /// `VIPANEL_REQUIRE_SERVICES=1`).
@@ -136,11 +138,17 @@ fn serve(stream: UnixStream, seen: &Seen, notices: mpsc::Receiver<String>) {
             let _ = rpc::write_frame(&mut *writer.lock().unwrap(), reply);
         }
     };
-    // Notices are pushed from their own thread, whenever the test says.
+    // Notices are pushed from their own thread, whenever the test says; [`END_LINK`] ends the
+    // link instead, as a daemon going away does.
     {
         let send = send.clone();
+        let writer = Arc::clone(&writer);
         std::thread::spawn(move || {
             for text in notices {
+                if text == END_LINK {
+                    let _ = writer.lock().unwrap().shutdown(std::net::Shutdown::Both);
+                    return;
+                }
                 send(&Reply::Notice { text });
             }
         });

@@ -40,7 +40,10 @@ impl Highlighter for ShellHighlighter {
                 WordKind::Unknown => {
                     // The word still being typed is not wrong while it can become a command.
                     let last = index + 1 == split.words.len();
-                    if last && typing && self.could_become_command(&texts[..index], &word.text) {
+                    if last
+                        && typing
+                        && self.could_become_command(texts.get(..index).unwrap_or(&[]), &word.text)
+                    {
                         continue;
                     }
                     self.palette.unknown
