@@ -215,6 +215,13 @@ impl Tmux {
         assert!(enter.status().expect("tmux send-keys").success());
     }
 
+    /// Sends tmux key names (`Up`, `Tab`, `C-c`, `Enter`).
+    fn keys(&self, keys: &[&str]) {
+        let mut cmd = self.command();
+        cmd.arg("send-keys").args(keys);
+        assert!(cmd.status().expect("tmux send-keys").success());
+    }
+
     /// The exit status of the ssh client, once it exited.
     #[track_caller]
     fn wait_exit(&self, d: &Daemon) -> i32 {
@@ -582,4 +589,48 @@ fn serve_refuses_to_start_when_the_session_account_cannot_run_the_binary() {
         "it never listened: {}",
         run.stdout
     );
+}
+
+#[test]
+fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
+    let Some(d) = Daemon::start() else { return };
+    d.panel(&d.admin_key, &["site", "create", "zebra.example.com"])
+        .expect(0);
+    // An earlier session leaves a line in the history (kept by the daemon).
+    {
+        let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+            return;
+        };
+        term.wait_for(&d, "admin@system> ");
+        term.type_line("tenant list");
+        term.wait_for(&d, "USERS");
+        term.type_line("exit");
+        assert_eq!(term.wait_exit(&d), 0);
+    }
+    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+        return;
+    };
+    term.wait_for(&d, "admin@system> ");
+    // Up recalls the earlier session's lines (`exit`, then `tenant list`); Ctrl-C clears it.
+    term.keys(&["Up"]);
+    term.wait_for(&d, "admin@system> exit");
+    term.keys(&["Up"]);
+    term.wait_for(&d, "admin@system> tenant list");
+    term.keys(&["C-c"]);
+    // Tab completes a site domain that exists (a live value from the daemon).
+    term.keys(&["-l", "site show zeb"]);
+    term.keys(&["Tab"]);
+    term.wait_for(&d, "site show zebra.example.com");
+    term.keys(&["Enter"]);
+    term.wait_for(&d, "pending");
+    // A streaming command runs until Ctrl-C, then the prompt comes back.
+    term.type_line("audit list --follow");
+    term.wait_for(&d, "site.create");
+    let prompts = term.screen().matches("admin@system> ").count();
+    term.keys(&["C-c"]);
+    wait_until("the prompt after Ctrl-C", &d, || {
+        term.screen().matches("admin@system> ").count() > prompts
+    });
+    term.type_line("exit");
+    assert_eq!(term.wait_exit(&d), 0);
 }
