@@ -140,6 +140,9 @@ impl Drop for Client {
     }
 }
 
+/// What the shell around the ssh client in tmux prints before the client's exit status.
+const EXIT_MARK: &str = "[ssh exit status ";
+
 /// A terminal that answers like a real one (reedline asks for the cursor position): the ssh
 /// client inside a tmux server of its own, removed on drop.
 struct Tmux {
@@ -157,7 +160,14 @@ impl Tmux {
         }
         let socket = format!("vipanel-e2e-{}-{}", std::process::id(), d.port());
         let ssh = d.ssh_command(key, PANEL, &["-t"], remote, false);
-        let mut words = vec![ssh.get_program().to_string_lossy().into_owned()];
+        // Under a shell that prints the client's exit status ([`Tmux::wait_exit`]).
+        let mut words = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("\"$@\"; echo \"{EXIT_MARK}$?]\""),
+            "sh".to_owned(),
+            ssh.get_program().to_string_lossy().into_owned(),
+        ];
         words.extend(ssh.get_args().map(|a| a.to_string_lossy().into_owned()));
         let tmux = Tmux { socket };
         let mut cmd = tmux.command();
@@ -178,15 +188,6 @@ impl Tmux {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         cmd
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = self
-            .command()
-            .args(["display-message", "-p", format])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     fn screen(&self) -> String {
@@ -222,13 +223,16 @@ impl Tmux {
         assert!(cmd.status().expect("tmux send-keys").success());
     }
 
-    /// The exit status of the ssh client, once it exited.
+    /// The exit status of the ssh client, once it exited, as the shell around it printed it
+    /// (tmux's own `pane_dead_status` is sometimes missing when the pane is already dead).
     #[track_caller]
     fn wait_exit(&self, d: &Daemon) -> i32 {
-        wait_until("the ssh client exiting", d, || {
-            self.display("#{pane_dead}") == "1"
-        });
-        self.display("#{pane_dead_status}").parse().unwrap_or(-1)
+        let screen = self.wait_for(d, EXIT_MARK);
+        screen
+            .rsplit_once(EXIT_MARK)
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .and_then(|(status, _)| status.parse().ok())
+            .unwrap_or(-1)
     }
 }
 
