@@ -638,3 +638,52 @@ fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
     term.type_line("exit");
     assert_eq!(term.wait_exit(&d), 0);
 }
+
+/// How long the shell reuses listed completion values (`VALUES_FRESH` in the session's
+/// completer): a value seen sooner than this after the cache was filled came from an event.
+const VALUES_FRESH: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_site_created_by_another_connection_completes_at_once() {
+    let Some(d) = Daemon::start() else { return };
+    d.panel(&d.admin_key, &["site", "create", "alpha.example.com"])
+        .expect(0);
+    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+        return;
+    };
+    term.wait_for(&d, "admin@system> ");
+    // Tab fills the cache of site domains (and subscribes to changes): the one site completes.
+    term.keys(&["-l", "site show "]);
+    term.wait_for(&d, "admin@system> site show ");
+    let filled = Instant::now();
+    term.keys(&["Tab"]);
+    term.wait_for(&d, "admin@system> site show alpha.example.com");
+    term.keys(&["C-u"]);
+    // Another connection creates a site; the open shell is told of it and asks again.
+    d.panel(&d.admin_key, &["site", "create", "beta.example.com"])
+        .expect(0);
+    let created = filled.elapsed();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        term.keys(&["-l", "site show b"]);
+        term.keys(&["Tab"]);
+        std::thread::sleep(Duration::from_millis(200));
+        if term.screen().contains("site show beta.example.com") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", term.screen());
+        // Not told yet: close the empty menu, clear the line, try again.
+        term.keys(&["Escape"]);
+        term.keys(&["C-u"]);
+    }
+    let completed = filled.elapsed();
+    assert!(
+        completed < VALUES_FRESH,
+        "completed {completed:?} after the cache was filled (the site was created after \
+         {created:?}): the expiry, not the change, refreshed it"
+    );
+    term.keys(&["C-u"]);
+    term.type_line("exit");
+    let status = term.wait_exit(&d);
+    assert_eq!(status, 0, "{}", term.screen());
+}
