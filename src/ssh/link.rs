@@ -200,19 +200,18 @@ async fn read_loop(
                 }
             }
             Request::Subscribe { id, topics } => {
-                let accepted = if lock(table).contains_key(&id) {
-                    Err(Refusal::Request(format!("request {id} is still running")))
-                } else {
-                    match feed.check(id, &topics) {
-                        // The head is read here, before the next frame: what happens from now
-                        // on is seen.
-                        Ok(()) => subscriptions::start(&link.services, &link.actor)
-                            .await
-                            .map_err(|err| {
-                                Refusal::Request(format!("cannot subscribe: {}", err.message))
-                            }),
-                        Err(refusal) => Err(refusal),
+                let accepted = match feed.check(id, &topics) {
+                    Ok(()) if lock(table).contains_key(&id) => {
+                        Err(Refusal::Request(format!("request {id} is still running")))
                     }
+                    // The head is read here, before the next frame: what happens from now on is
+                    // seen.
+                    Ok(()) => subscriptions::start(&link.services, &link.actor)
+                        .await
+                        .map_err(|err| {
+                            Refusal::Request(format!("cannot subscribe: {}", err.message))
+                        }),
+                    Err(refusal) => Err(refusal),
                 };
                 match accepted {
                     Ok(head) => {
