@@ -9,14 +9,16 @@
 //! moved, and at least every 10 s, it re-reads the actor bound to the link (`refresh_actor`)
 //! before reading the new rows. Locking or deleting a user, removing a key or changing a role
 //! each add a row, so a user locked or deleted, or a login key removed, ends every subscription
-//! of the link with an `error` at the next poll; a changed role applies to the next rows. What each row shows to whom is decided by the service
-//! (`Services::feed_next`: the audit scope of `audit list`, and the changes the actor may see).
+//! of the link with an `error` at the next poll; a changed role applies to the next rows. What
+//! each row shows to whom is decided by the service (`Services::feed_next`: the audit scope of
+//! `audit list`, and the changes the actor may see).
 //!
 //! A subscription sees the rows after the trail's head when its `subscribe` was read (the link
 //! reads that head before the next frame), so a change made after a later request's answer is
 //! never missed. The poller is the only writer of a subscription's replies after it is
-//! accepted, so its events never come after its `done`. At most [`MAX_SUBSCRIPTIONS`] per link, apart from
-//! `session.max_requests` (a subscription lasts as long as the shell and holds no command).
+//! accepted, so its events never come after its `done`. At most [`MAX_SUBSCRIPTIONS`] per
+//! link, apart from `session.max_requests` (a subscription lasts as long as the shell and holds
+//! no command).
 
 use super::link::Link;
 use crate::error::Result;
