@@ -116,7 +116,8 @@ pub struct AuditConfig {
     /// from the same source address or for the same user within `burst_window_secs`.
     pub burst_failures: u32,
     pub burst_window_secs: u64,
-    /// How often `audit list --follow` looks for new rows, in milliseconds.
+    /// How often `audit list --follow` and the subscriptions of interactive sessions look for
+    /// new rows, in milliseconds.
     pub follow_interval_ms: u64,
 }
 

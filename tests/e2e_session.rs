@@ -140,6 +140,9 @@ impl Drop for Client {
     }
 }
 
+/// What the shell around the ssh client in tmux prints before the client's exit status.
+const EXIT_MARK: &str = "[ssh exit status ";
+
 /// A terminal that answers like a real one (reedline asks for the cursor position): the ssh
 /// client inside a tmux server of its own, removed on drop.
 struct Tmux {
@@ -157,7 +160,14 @@ impl Tmux {
         }
         let socket = format!("vipanel-e2e-{}-{}", std::process::id(), d.port());
         let ssh = d.ssh_command(key, PANEL, &["-t"], remote, false);
-        let mut words = vec![ssh.get_program().to_string_lossy().into_owned()];
+        // Under a shell that prints the client's exit status ([`Tmux::wait_exit`]).
+        let mut words = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("\"$@\"; echo \"{EXIT_MARK}$?]\""),
+            "sh".to_owned(),
+            ssh.get_program().to_string_lossy().into_owned(),
+        ];
         words.extend(ssh.get_args().map(|a| a.to_string_lossy().into_owned()));
         let tmux = Tmux { socket };
         let mut cmd = tmux.command();
@@ -178,15 +188,6 @@ impl Tmux {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         cmd
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = self
-            .command()
-            .args(["display-message", "-p", format])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     fn screen(&self) -> String {
@@ -222,13 +223,16 @@ impl Tmux {
         assert!(cmd.status().expect("tmux send-keys").success());
     }
 
-    /// The exit status of the ssh client, once it exited.
+    /// The exit status of the ssh client, once it exited, as the shell around it printed it
+    /// (tmux's own `pane_dead_status` is sometimes missing when the pane is already dead).
     #[track_caller]
     fn wait_exit(&self, d: &Daemon) -> i32 {
-        wait_until("the ssh client exiting", d, || {
-            self.display("#{pane_dead}") == "1"
-        });
-        self.display("#{pane_dead_status}").parse().unwrap_or(-1)
+        let screen = self.wait_for(d, EXIT_MARK);
+        screen
+            .rsplit_once(EXIT_MARK)
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .and_then(|(status, _)| status.parse().ok())
+            .unwrap_or(-1)
     }
 }
 
@@ -633,4 +637,53 @@ fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
     });
     term.type_line("exit");
     assert_eq!(term.wait_exit(&d), 0);
+}
+
+/// How long the shell reuses listed completion values (`VALUES_FRESH` in the session's
+/// completer): a value seen sooner than this after the cache was filled came from an event.
+const VALUES_FRESH: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_site_created_by_another_connection_completes_at_once() {
+    let Some(d) = Daemon::start() else { return };
+    d.panel(&d.admin_key, &["site", "create", "alpha.example.com"])
+        .expect(0);
+    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+        return;
+    };
+    term.wait_for(&d, "admin@system> ");
+    // Tab fills the cache of site domains (and subscribes to changes): the one site completes.
+    term.keys(&["-l", "site show "]);
+    term.wait_for(&d, "admin@system> site show ");
+    let filled = Instant::now();
+    term.keys(&["Tab"]);
+    term.wait_for(&d, "admin@system> site show alpha.example.com");
+    term.keys(&["C-u"]);
+    // Another connection creates a site; the open shell is told of it and asks again.
+    d.panel(&d.admin_key, &["site", "create", "beta.example.com"])
+        .expect(0);
+    let created = filled.elapsed();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        term.keys(&["-l", "site show b"]);
+        term.keys(&["Tab"]);
+        std::thread::sleep(Duration::from_millis(200));
+        if term.screen().contains("site show beta.example.com") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", term.screen());
+        // Not told yet: close the empty menu, clear the line, try again.
+        term.keys(&["Escape"]);
+        term.keys(&["C-u"]);
+    }
+    let completed = filled.elapsed();
+    assert!(
+        completed < VALUES_FRESH,
+        "completed {completed:?} after the cache was filled (the site was created after \
+         {created:?}): the expiry, not the change, refreshed it"
+    );
+    term.keys(&["C-u"]);
+    term.type_line("exit");
+    let status = term.wait_exit(&d);
+    assert_eq!(status, 0, "{}", term.screen());
 }

@@ -10,7 +10,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use vipanel::command::{self, Invocation, NoInput};
 use vipanel::config::Config;
-use vipanel::rpc::{self, CompletionKind, FrameError, PROTOCOL_VERSION, Reply, Request};
+use vipanel::rpc::{
+    self, Change, CompletionKind, Event, FrameError, PROTOCOL_VERSION, Reply, Request, Topic,
+};
 use vipanel::service::{Actor, InitialKeySource, Services};
 use vipanel::ssh::CommandTracker;
 use vipanel::ssh::link::{self, Link, LinkEnd, Outbox};
@@ -553,6 +555,315 @@ async fn requests_in_flight_are_bounded() {
                 other => panic!("unexpected {other:?}"),
             }
         }
+        t.finish().await;
+    }
+}
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9 otto@laptop";
+
+/// Subscribes `id` to `topics`, then makes a round trip: the link reads frames in order, so the
+/// subscription has started (it sees everything after) once the round trip is answered.
+async fn subscribe(session: &mut UnixStream, id: u64, topics: &[Topic]) {
+    send(
+        session,
+        &Request::Subscribe {
+            id,
+            topics: topics.to_vec(),
+        },
+    )
+    .await;
+    let ping = id + 1000;
+    send(session, &Request::HistoryList { id: ping, limit: 1 }).await;
+    match recv(session).await {
+        Reply::History { id: got, .. } if got == ping => {}
+        Reply::Error {
+            id: Some(got),
+            message,
+        } if got == id => panic!("subscription {id} refused: {message}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The events of subscription `id` until one for which `last` holds (included); any other
+/// reply fails the test.
+async fn events_until(
+    session: &mut UnixStream,
+    id: u64,
+    last: impl Fn(&Event) -> bool,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        match recv(session).await {
+            Reply::Event { id: got, event } if got == id => {
+                let done = last(&event);
+                seen.push(*event);
+                if done {
+                    return seen;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn changes(events: &[Event]) -> Vec<&Change> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Change(c) => Some(c),
+            Event::Audit(_) => None,
+        })
+        .collect()
+}
+
+fn is_change_of(target: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::Change(c) if c.target == target)
+}
+
+fn is_audit_of(target: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::Audit(r) if r.target == target)
+}
+
+/// The refusal of subscription `id`'s request.
+async fn refused(session: &mut UnixStream, id: u64, topics: Vec<Topic>) -> String {
+    send(session, &Request::Subscribe { id, topics }).await;
+    match recv(session).await {
+        Reply::Error {
+            id: Some(got),
+            message,
+        } if got == id => message,
+        other => panic!("expected a refusal of {id}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_operator_is_told_of_its_tenants_changes_only() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        w.admin_run("user create otto --role operator --tenant acme")
+            .await;
+        let (_s1, mut otto) = w.hello(&w.actor("otto").await).await;
+        let (_s2, mut olive) = w.hello(&w.actor("olive").await).await;
+        subscribe(&mut otto, 1, &[Topic::Changes]).await;
+        subscribe(&mut olive, 1, &[Topic::Changes]).await;
+        // Made by others, through the services: in acme, in beta, and a user otto may not list.
+        w.admin_run("site create new.example --tenant acme").await;
+        w.admin_run("site create other.example --tenant beta").await;
+        w.admin_run("user create newbie --role viewer --tenant acme")
+            .await;
+        w.admin_run("site create last.example --tenant acme").await;
+
+        let seen = events_until(&mut otto, 1, is_change_of("last.example")).await;
+        let seen = changes(&seen);
+        let targets: Vec<&str> = seen.iter().map(|c| c.target.as_str()).collect();
+        assert_eq!(targets, ["new.example", "last.example"], "{seen:?}");
+        let first = seen[0];
+        assert_eq!(
+            (
+                first.tenant.as_str(),
+                first.kind.as_str(),
+                first.action.as_str()
+            ),
+            ("acme", "site", "site.create")
+        );
+        assert_eq!(
+            first.actor, None,
+            "an operator does not read others' audit rows"
+        );
+        assert!(first.seq < seen[1].seq);
+
+        // The owner reads the tenant's trail: the user too, and who made each change.
+        let seen = events_until(&mut olive, 1, is_change_of("last.example")).await;
+        let seen = changes(&seen);
+        let targets: Vec<&str> = seen.iter().map(|c| c.target.as_str()).collect();
+        assert_eq!(targets, ["new.example", "newbie", "last.example"]);
+        assert!(seen.iter().all(|c| c.actor.is_some()), "{seen:?}");
+        assert_eq!(seen[1].kind, "user");
+
+        // The subscription does not hold up requests, and a run's own change comes too.
+        let (exit, _, stderr) = run(&mut otto, 2, "site create mine.example").await;
+        assert_eq!(exit, 0, "{stderr}");
+        let seen = events_until(&mut otto, 1, is_change_of("mine.example")).await;
+        assert_eq!(changes(&seen)[0].actor.as_deref(), Some("otto"));
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_audit_topic_is_scoped_like_audit_list() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let (_s1, mut vera) = w.hello(&w.actor("vera").await).await;
+        let (_s2, mut olive) = w.hello(&w.actor("olive").await).await;
+        subscribe(&mut vera, 1, &[Topic::Audit]).await;
+        subscribe(&mut olive, 1, &[Topic::Audit, Topic::Changes]).await;
+        w.admin_run("site create a1.example --tenant acme").await;
+        w.admin_run("site create b1.example --tenant beta").await;
+        // Vera's own, refused attempt: hers to see, and her owner's; not a change.
+        let (exit, _, _) = run(&mut vera, 2, "site create v1.example").await;
+        assert_eq!(exit, 6);
+        w.admin_run("site create a2.example --tenant acme").await;
+
+        let seen = events_until(&mut vera, 1, is_audit_of("v1.example")).await;
+        assert_eq!(seen.len(), 1, "a viewer reads only its own rows: {seen:?}");
+        let Event::Audit(row) = &seen[0] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(
+            (row.actor.as_str(), row.action.as_str(), row.result.as_str()),
+            ("vera", "site.create", "forbidden")
+        );
+        assert_eq!(row.command.as_deref(), Some("site create v1.example"));
+
+        let seen = events_until(&mut olive, 1, is_audit_of("a2.example")).await;
+        let rows: Vec<(&str, &str)> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::Audit(r) => Some((r.target.as_str(), r.result.as_str())),
+                Event::Change(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("a1.example", "ok"),
+                ("v1.example", "forbidden"),
+                ("a2.example", "ok")
+            ]
+        );
+        assert_eq!(
+            changes(&seen)
+                .iter()
+                .map(|c| c.target.as_str())
+                .collect::<Vec<_>>(),
+            ["a1.example", "a2.example"],
+            "a row's change comes before its audit row; nothing of beta"
+        );
+        assert!(seen.iter().all(|e| match e {
+            Event::Audit(r) => r.tenant == "acme",
+            Event::Change(c) => c.tenant == "acme",
+        }));
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_refuse_what_is_not_there_and_end_on_cancel() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = w.actor("olive").await;
+        let (server, mut s) = w.hello(&olive).await;
+        let message = refused(&mut s, 1, vec![Topic::Jobs]).await;
+        assert!(
+            message.contains("not available yet") && message.contains("changes, audit"),
+            "{message}"
+        );
+        let message = refused(
+            &mut s,
+            2,
+            vec![Topic::Changes, Topic::Other("weather".into())],
+        )
+        .await;
+        assert!(message.contains("\"weather\" is unknown"), "{message}");
+        assert!(refused(&mut s, 3, vec![]).await.contains("changes, audit"));
+
+        // Four at most; an id in use is refused.
+        for id in 10..14 {
+            subscribe(&mut s, id, &[Topic::Changes]).await;
+        }
+        let message = refused(&mut s, 14, vec![Topic::Audit]).await;
+        assert!(message.contains("too many subscriptions"), "{message}");
+        send(&mut s, &Request::Cancel { id: 13 }).await;
+        let (_, exit, _, _) = until_done(&mut s, 13).await;
+        assert_eq!(exit, 0);
+        let message = refused(&mut s, 10, vec![Topic::Audit]).await;
+        assert!(message.contains("still running"), "{message}");
+
+        // Cancelled: Done, and nothing after it; the others go on.
+        send(&mut s, &Request::Cancel { id: 10 }).await;
+        let (replies, exit, _, _) = until_done(&mut s, 10).await;
+        assert_eq!(exit, 0);
+        assert!(
+            replies.iter().all(|r| matches!(r, Reply::Event { .. })),
+            "{replies:?}"
+        );
+        w.admin_run("site create after.example --tenant acme").await;
+        let mut told = Vec::new();
+        while told.len() < 2 {
+            match recv(&mut s).await {
+                Reply::Event { id, event } => {
+                    assert!(is_change_of("after.example")(&event), "{event:?}");
+                    told.push(id);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        told.sort_unstable();
+        assert_eq!(told, [11, 12], "not the cancelled ones");
+        // The end of the link ends them.
+        drop(s);
+        assert_eq!(ended(server).await, LinkEnd::Closed);
+
+        // Forged: an extra field, or a flood of topics, ends the link like other bad frames.
+        for body in [
+            r#"{"type":"subscribe","id":1,"topics":["audit"],"user":"admin"}"#.to_owned(),
+            format!(
+                r#"{{"type":"subscribe","id":1,"topics":[{}]}}"#,
+                [r#""audit""#; rpc::MAX_TOPICS + 1].join(",")
+            ),
+        ] {
+            let (server, mut s) = w.hello(&olive).await;
+            send_raw(&mut s, &frame(&body)).await;
+            let replies = until_closed(&mut s).await;
+            assert!(
+                matches!(replies.as_slice(), [Reply::Error { id: None, .. }]),
+                "{body}: {replies:?}"
+            );
+            assert!(matches!(ended(server).await, LinkEnd::Refused(_)), "{body}");
+        }
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_locked_users_subscriptions_end() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        w.admin_run("user create otto --role operator --tenant acme")
+            .await;
+        w.admin_run(&format!("key add --user otto {KEY}")).await;
+        let mut otto = w.actor("otto").await;
+        let user_id = otto.user_id;
+        let keys = w.services.db.keys(user_id, None).await.unwrap();
+        otto.key_fingerprint = Some(keys[0].fingerprint.clone());
+        let (_server, mut s) = w.hello(&otto).await;
+        subscribe(&mut s, 1, &[Topic::Changes]).await;
+        subscribe(&mut s, 2, &[Topic::Audit]).await;
+        w.admin_run("user lock otto").await;
+        let mut ended_ids = Vec::new();
+        while ended_ids.len() < 2 {
+            match recv(&mut s).await {
+                Reply::Error {
+                    id: Some(id),
+                    message,
+                } => {
+                    assert!(message.contains("locked"), "{message}");
+                    ended_ids.push(id);
+                }
+                // Of the lock itself, nothing: otto may not see users' changes.
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        ended_ids.sort_unstable();
+        assert_eq!(ended_ids, [1, 2]);
+        // A new one is refused at once; commands are too.
+        assert!(
+            refused(&mut s, 3, vec![Topic::Changes])
+                .await
+                .contains("locked")
+        );
+        assert_eq!(run(&mut s, 4, "whoami").await.0, 7);
         t.finish().await;
     }
 }

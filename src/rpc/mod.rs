@@ -10,7 +10,16 @@
 //! The first message each way is the handshake: [`Request::Hello`] with the child's
 //! [`PROTOCOL_VERSION`], answered by [`Reply::Welcome`] (or [`Reply::Error`] and the end of the
 //! link when the versions differ).
+//!
+//! Besides requests that end, the child may hold subscriptions: [`Request::Subscribe`] names
+//! [`Topic`]s and is answered by [`Reply::Event`]s as things happen, until the child sends
+//! [`Request::Cancel`] (answered by [`Reply::Done`]) or the daemon ends it with
+//! [`Reply::Error`] (the user was locked, the key removed). Each [`Event`] is tagged with the
+//! topic it belongs to, so later topics (job progress, log lines) add variants beside the
+//! present ones.
 
+use crate::service::AuditEntry;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 
@@ -19,6 +28,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The largest frame either side accepts (a command's whole output fits comfortably).
 pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+
+/// The most topics one [`Request::Subscribe`] may name; a longer list is a protocol error that
+/// ends the link (an honest session names each topic once).
+pub const MAX_TOPICS: usize = 8;
 
 /// What the session process asks of the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +49,8 @@ pub enum Request {
         argv: Vec<String>,
         tty: bool,
     },
-    /// Stops the request `id` (Ctrl-C on a streaming command); it ends with [`Reply::Done`].
+    /// Stops the request or subscription `id` (Ctrl-C on a streaming command); it ends with
+    /// [`Reply::Done`].
     Cancel { id: u64 },
     /// The user's answer to [`Reply::Confirm`] for request `id`.
     Confirm { id: u64, yes: bool },
@@ -48,6 +62,92 @@ pub enum Request {
     /// The user's newest history lines (oldest first), at most `limit`; answered by
     /// [`Reply::History`].
     HistoryList { id: u64, limit: u32 },
+    /// Delivers [`Reply::Event`]s of these topics as they happen, from now on, until
+    /// [`Request::Cancel`] (then [`Reply::Done`]) or the end of the link. Refused with
+    /// [`Reply::Error`] when a topic is unknown or not available yet, when the list is empty,
+    /// or when the link holds too many subscriptions.
+    Subscribe { id: u64, topics: Vec<Topic> },
+}
+
+/// What a subscription listens to. On the wire a topic is its name in snake case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// Objects changed: every successful change the actor may see ([`Change`]).
+    Changes,
+    /// Every new audit row the actor may read, as `audit list` scopes them ([`AuditEntry`]).
+    Audit,
+    /// Job progress: reserved, not available yet.
+    Jobs,
+    /// New log lines: reserved, not available yet.
+    Logs,
+    /// A name this side does not know (refused by name, the link goes on).
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl Topic {
+    /// The topics a subscription may name now.
+    pub const AVAILABLE: [Topic; 2] = [Topic::Changes, Topic::Audit];
+
+    /// The topic's name on the wire.
+    pub fn name(&self) -> &str {
+        match self {
+            Topic::Changes => "changes",
+            Topic::Audit => "audit",
+            Topic::Jobs => "jobs",
+            Topic::Logs => "logs",
+            Topic::Other(name) => name,
+        }
+    }
+
+    /// Whether a subscription may name it now.
+    pub fn is_available(&self) -> bool {
+        Topic::AVAILABLE.contains(self)
+    }
+}
+
+/// Something a subscription delivers, tagged with its topic:
+/// `{"topic":"changes","seq":42,…}`. Later topics add variants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "topic", rename_all = "snake_case")]
+pub enum Event {
+    /// Topic `changes`: an object changed.
+    #[serde(rename = "changes")]
+    Change(Change),
+    /// Topic `audit`: a new row of the audit trail, with the fields of `audit list -o json`.
+    Audit(AuditEntry),
+}
+
+impl Event {
+    /// The topic this event belongs to.
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::Change(_) => Topic::Changes,
+            Event::Audit(_) => Topic::Audit,
+        }
+    }
+}
+
+/// A successful change of an object, from the audit row that recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The audit row's `seq` (increasing; the trail is the one record of every change).
+    pub seq: i64,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// The tenant it concerns.
+    pub tenant: String,
+    /// The kind of object: the noun of `action` (`site`, `user`, `key`, `tenant`, `server`,
+    /// `totp`, `session`, `audit`).
+    pub kind: String,
+    /// What was done, as in the audit trail (`site.create`, `user.lock`, …).
+    pub action: String,
+    /// The object, as in the audit trail (a domain, a user name, a key's fingerprint, …).
+    pub target: String,
+    /// Who made it; `null` when the subscriber may not read that row of the audit trail (an
+    /// operator learns that a site was created, not by whom).
+    pub actor: Option<String>,
 }
 
 /// What completion values a [`Request::Complete`] asks for.
@@ -92,6 +192,9 @@ pub enum Reply {
     Values { id: u64, values: Vec<String> },
     /// History lines for request `id`, oldest first.
     History { id: u64, lines: Vec<String> },
+    /// Something subscription `id` listens to happened (boxed: an event is larger than the
+    /// other replies).
+    Event { id: u64, event: Box<Event> },
     /// A message for the user, shown above the prompt (e.g. the idle-timeout warning, or that
     /// the panel is restarting).
     Notice { text: String },
@@ -249,5 +352,106 @@ mod tests {
             read_frame::<_, Request>(&mut &[0u8, 0, 0, 9, b'{'][..]),
             Err(FrameError::Io(_))
         ));
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2025-01-02T03:04:05Z".parse().unwrap()
+    }
+
+    #[test]
+    fn subscribe_names_topics_by_name() {
+        let request = Request::Subscribe {
+            id: 3,
+            topics: vec![Topic::Changes, Topic::Audit],
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"subscribe","id":3,"topics":["changes","audit"]}"#
+        );
+        assert_eq!(decode::<Request>(json.as_bytes()).unwrap(), request);
+        // A topic this side does not know keeps its name, to be refused by it.
+        let later: Request =
+            decode(br#"{"type":"subscribe","id":4,"topics":["jobs","weather"]}"#).unwrap();
+        assert_eq!(
+            later,
+            Request::Subscribe {
+                id: 4,
+                topics: vec![Topic::Jobs, Topic::Other("weather".into())],
+            }
+        );
+        assert!(!Topic::Jobs.is_available() && Topic::Changes.is_available());
+        // Extra fields and topics that are not names are malformed.
+        for body in [
+            r#"{"type":"subscribe","id":5,"topics":["changes"],"tenant":"beta"}"#,
+            r#"{"type":"subscribe","id":5,"topics":[{"changes":"beta"}]}"#,
+            r#"{"type":"subscribe","id":5,"topics":"changes"}"#,
+            r#"{"type":"subscribe","topics":["changes"]}"#,
+        ] {
+            assert!(
+                matches!(
+                    decode::<Request>(body.as_bytes()),
+                    Err(FrameError::Malformed(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_are_tagged_with_their_topic() {
+        let change = Reply::Event {
+            id: 3,
+            event: Box::new(Event::Change(Change {
+                seq: 42,
+                at: at(),
+                tenant: "acme".into(),
+                kind: "site".into(),
+                action: "site.create".into(),
+                target: "a.example".into(),
+                actor: None,
+            })),
+        };
+        let json = serde_json::to_string(&change).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"event","id":3,"event":{"topic":"changes","seq":42,"at":"2025-01-02T03:04:05Z","tenant":"acme","kind":"site","action":"site.create","target":"a.example","actor":null}}"#
+        );
+        assert_eq!(decode::<Reply>(json.as_bytes()).unwrap(), change);
+
+        let row = AuditEntry {
+            seq: 43,
+            at: at(),
+            actor: "olive".into(),
+            tenant: "acme".into(),
+            role: "owner".into(),
+            key_fingerprint: Some("SHA256:abc".into()),
+            source: "192.0.2.7:50000".into(),
+            action: "site.delete".into(),
+            target: "a.example".into(),
+            result: "ok".into(),
+            detail: String::new(),
+            command: Some("site delete a.example --yes".into()),
+            exit_code: Some(0),
+            flag: String::new(),
+        };
+        let audit = Reply::Event {
+            id: 3,
+            event: Box::new(Event::Audit(row.clone())),
+        };
+        let json = serde_json::to_string(&audit).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"event","id":3,"event":{"topic":"audit","seq":43,"at":"2025-01-02T03:04:05Z","actor":"olive","tenant":"acme","role":"owner","key_fingerprint":"SHA256:abc","source":"192.0.2.7:50000","action":"site.delete","target":"a.example","result":"ok","detail":"","command":"site delete a.example --yes","exit_code":0,"flag":""}}"#
+        );
+        assert_eq!(decode::<Reply>(json.as_bytes()).unwrap(), audit);
+        // The audit event's fields are those of `audit list -o json`.
+        let Reply::Event { event, .. } = audit else {
+            unreachable!()
+        };
+        let mut listed = serde_json::to_value(&row).unwrap();
+        listed["topic"] = "audit".into();
+        assert_eq!(serde_json::to_value(&event).unwrap(), listed);
+        assert_eq!(event.topic(), Topic::Audit);
     }
 }

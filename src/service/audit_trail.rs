@@ -89,7 +89,7 @@ impl Services {
 
 /// What `actor` may read of the trail, narrowed by `query`: owners and admins their tenant's
 /// rows (admins: all), everyone else only the rows it caused.
-fn audit_filter<'a>(actor: &'a Actor, query: &'a AuditQuery) -> Result<AuditFilter<'a>> {
+pub(super) fn audit_filter<'a>(actor: &'a Actor, query: &'a AuditQuery) -> Result<AuditFilter<'a>> {
     policy::check(
         actor,
         Resource::Audit,

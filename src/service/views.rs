@@ -3,7 +3,7 @@
 
 use crate::store::{AuditRow, KeyRow, ServerRow, SiteRow, TenantRow, UserRow};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WhoAmI {
@@ -182,7 +182,7 @@ pub struct Dashboard {
 }
 
 /// One row of the audit trail (`audit list`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: DateTime<Utc>,

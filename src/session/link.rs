@@ -6,11 +6,12 @@
 //! for them; [`Reply::Notice`] goes to the running foreground command when there is one (so it is
 //! printed between its output), otherwise to the notice sink (the line editor's printer), held
 //! until a sink is set. When the link ends, every waiter gets [`Event::Closed`] and the closed
-//! flag is raised so an idle prompt can end the session.
+//! flag is raised so an idle prompt can end the session. A [`Subscription`] is a waiter too: its
+//! [`rpc::Event`]s arrive as they come, for its holder to take when it likes.
 //!
 //! Nothing here knows about terminals or the command tree.
 
-use crate::rpc::{self, FrameError, PROTOCOL_VERSION, Reply, Request};
+use crate::rpc::{self, FrameError, PROTOCOL_VERSION, Reply, Request, Topic};
 use std::collections::{HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -114,7 +115,9 @@ impl Router {
                 return self.notice(format!("error from the panel: {message}"));
             }
             Reply::Welcome { .. } => return,
-            Reply::Output { id, .. } | Reply::Confirm { id, .. } => (*id, false),
+            Reply::Output { id, .. } | Reply::Confirm { id, .. } | Reply::Event { id, .. } => {
+                (*id, false)
+            }
             Reply::Done { id, .. }
             | Reply::Values { id, .. }
             | Reply::History { id, .. }
@@ -244,6 +247,17 @@ impl Link {
         }
     }
 
+    /// Subscribes to `topics`: their events arrive on the returned [`Subscription`] until it is
+    /// cancelled or dropped. A refusal (an unknown topic, too many subscriptions) arrives there
+    /// too, as its end.
+    pub fn subscribe(&self, topics: Vec<Topic>) -> Result<Subscription, LinkError> {
+        let pending = self.start(|id| Request::Subscribe { id, topics })?;
+        Ok(Subscription {
+            pending,
+            ended: false,
+        })
+    }
+
     /// Where notices go while no command runs in the foreground; held ones are delivered now.
     pub fn set_notice_sink(&self, sink: SyncSender<String>) {
         let mut router = self.router();
@@ -326,6 +340,83 @@ impl Drop for Pending {
         router.waiting.remove(&self.id);
         if router.foreground == Some(self.id) {
             router.foreground = None;
+        }
+    }
+}
+
+/// How a subscription ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionEnd {
+    /// Cancelled by this side ([`Reply::Done`]).
+    Cancelled,
+    /// Refused or ended by the daemon ([`Reply::Error`]): an unknown topic, the user locked.
+    Refused(String),
+    /// The link ended.
+    Closed,
+}
+
+/// A subscription on the link (see [`Link::subscribe`]); cancelled when dropped.
+pub struct Subscription {
+    pending: Pending,
+    ended: bool,
+}
+
+impl Subscription {
+    pub fn id(&self) -> u64 {
+        self.pending.id
+    }
+
+    /// The next event, waiting for it.
+    pub fn recv(&mut self) -> Result<rpc::Event, SubscriptionEnd> {
+        let event = self.pending.recv();
+        self.take(event)
+    }
+
+    /// The next event that has already arrived, if any.
+    pub fn try_recv(&mut self) -> Option<Result<rpc::Event, SubscriptionEnd>> {
+        if self.ended {
+            return Some(Err(SubscriptionEnd::Closed));
+        }
+        match self.pending.receiver.try_recv() {
+            Ok(event) => Some(self.take(event)),
+            Err(mpsc::TryRecvError::Empty) => None,
+            Err(mpsc::TryRecvError::Disconnected) => Some(self.take(Event::Closed)),
+        }
+    }
+
+    /// The next event within `timeout`, `None` when none came.
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Option<Result<rpc::Event, SubscriptionEnd>> {
+        let event = self.pending.recv_timeout(timeout)?;
+        Some(self.take(event))
+    }
+
+    /// Asks the daemon to end the subscription; it ends with [`SubscriptionEnd::Cancelled`]
+    /// once the events already sent are taken.
+    pub fn cancel(&self) -> Result<(), LinkError> {
+        self.pending.link.send(&Request::Cancel {
+            id: self.pending.id,
+        })
+    }
+
+    fn take(&mut self, event: Event) -> Result<rpc::Event, SubscriptionEnd> {
+        let end = match event {
+            Event::Reply(Reply::Event { event, .. }) => return Ok(*event),
+            Event::Reply(Reply::Done { .. }) => SubscriptionEnd::Cancelled,
+            Event::Reply(Reply::Error { message, .. }) => SubscriptionEnd::Refused(message),
+            Event::Reply(_) | Event::Interrupt | Event::Closed => SubscriptionEnd::Closed,
+        };
+        self.ended = true;
+        Err(end)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if !self.ended && !self.pending.link.is_closed() {
+            let _ = self.cancel();
         }
     }
 }

@@ -49,6 +49,7 @@ fn id_of(request: &Request) -> u64 {
         | Request::Complete { id, .. }
         | Request::HistoryList { id, .. }
         | Request::Cancel { id }
+        | Request::Subscribe { id, .. }
         | Request::Confirm { id, .. } => *id,
         other => panic!("no id in {other:?}"),
     }
@@ -289,4 +290,101 @@ fn the_handshake_refuses_other_versions_and_errors() {
         };
         assert!(matched, "{expect}: {err}");
     }
+}
+
+fn change(seq: i64, kind: &str) -> rpc::Event {
+    rpc::Event::Change(rpc::Change {
+        seq,
+        at: chrono::DateTime::from_timestamp(1_700_000_000 + seq, 0).unwrap(),
+        tenant: "acme".into(),
+        kind: kind.into(),
+        action: format!("{kind}.create"),
+        target: "x".into(),
+        actor: None,
+    })
+}
+
+#[test]
+fn a_subscription_receives_its_events_until_cancelled() {
+    let (link, mut daemon) = linked();
+    let mut sub = link.subscribe(vec![Topic::Changes]).unwrap();
+    let request = read(&mut daemon);
+    assert_eq!(
+        request,
+        Request::Subscribe {
+            id: sub.id(),
+            topics: vec![Topic::Changes]
+        }
+    );
+    let id = sub.id();
+    assert_eq!(sub.try_recv(), None, "nothing yet");
+    // Events interleave with another request's replies and reach their subscription only.
+    let other = link
+        .start(|id| Request::HistoryList { id, limit: 1 })
+        .unwrap();
+    let other_id = id_of(&read(&mut daemon));
+    for event in [change(1, "site"), change(2, "user")] {
+        write(
+            &mut daemon,
+            Reply::Event {
+                id,
+                event: Box::new(event),
+            },
+        );
+    }
+    write(
+        &mut daemon,
+        Reply::History {
+            id: other_id,
+            lines: vec![],
+        },
+    );
+    assert_eq!(sub.recv_timeout(WAIT), Some(Ok(change(1, "site"))));
+    assert_eq!(sub.recv(), Ok(change(2, "user")));
+    assert!(matches!(
+        other.recv_timeout(WAIT),
+        Some(Event::Reply(Reply::History { .. }))
+    ));
+    // Cancel: the daemon answers done, which ends it.
+    sub.cancel().unwrap();
+    assert_eq!(read(&mut daemon), Request::Cancel { id });
+    write(
+        &mut daemon,
+        Reply::Done {
+            id,
+            exit: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+        },
+    );
+    assert_eq!(
+        sub.recv_timeout(WAIT),
+        Some(Err(SubscriptionEnd::Cancelled))
+    );
+    assert_eq!(sub.try_recv(), Some(Err(SubscriptionEnd::Closed)));
+    drop(sub);
+
+    // Refused by the daemon: the refusal is its end. Dropped before its end: cancelled.
+    let mut refused = link.subscribe(vec![Topic::Jobs]).unwrap();
+    let id = id_of(&read(&mut daemon));
+    write(
+        &mut daemon,
+        Reply::Error {
+            id: Some(id),
+            message: "topic \"jobs\" is not available yet".into(),
+        },
+    );
+    assert!(matches!(
+        refused.recv_timeout(WAIT),
+        Some(Err(SubscriptionEnd::Refused(m))) if m.contains("jobs")
+    ));
+    let dropped = link.subscribe(vec![Topic::Audit]).unwrap();
+    let id = id_of(&read(&mut daemon));
+    drop(dropped);
+    assert_eq!(read(&mut daemon), Request::Cancel { id });
+    // The end of the link ends a subscription too.
+    let mut last = link.subscribe(vec![Topic::Changes]).unwrap();
+    let _ = read(&mut daemon);
+    drop(daemon);
+    assert_eq!(last.recv_timeout(WAIT), Some(Err(SubscriptionEnd::Closed)));
 }

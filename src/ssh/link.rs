@@ -7,8 +7,10 @@
 //! is not trusted: a malformed, oversized or unknown frame, a second `hello`, or anything before
 //! `hello` ends the link (an `error` reply first, when it can still be written); the child then
 //! reads EOF. Requests run concurrently, each in its own task, at most `session.max_requests`
-//! at once, so a slow one never holds up a `cancel` or a `confirm`.
+//! at once, so a slow one never holds up a `cancel` or a `confirm`. Subscriptions (`subscribe`)
+//! are served beside them by one poller task per link (`super::subscriptions`).
 
+use super::subscriptions::{self, Feed, Refusal};
 use crate::command::{self, CommandIo, Invocation};
 use crate::error::{Error, Result};
 use crate::rpc::{self, CompletionKind, FrameError, PROTOCOL_VERSION, Reply, Request};
@@ -101,7 +103,8 @@ pub async fn serve(link: Link, stream: UnixStream, outbox: Outbox) -> LinkEnd {
     let mut writer = tokio::spawn(write_loop(output, rx));
     let link = Arc::new(link);
     let table: Table = Arc::default();
-    let end = read_loop(&link, &mut input, &tx, &table).await;
+    let feed = Arc::new(Feed::default());
+    let end = read_loop(&link, &mut input, &tx, &table, &feed).await;
     match &end {
         LinkEnd::Closed => tracing::debug!(user = %link.actor.user, "session link closed"),
         LinkEnd::Refused(why) => {
@@ -112,6 +115,7 @@ pub async fn serve(link: Link, stream: UnixStream, outbox: Outbox) -> LinkEnd {
     for running in lock(&table).values() {
         running.cancel.send_replace(true);
     }
+    feed.close();
     drop(tx);
     drop(input);
     if tokio::time::timeout(FLUSH, &mut writer).await.is_err() {
@@ -133,6 +137,7 @@ async fn read_loop(
     input: &mut OwnedReadHalf,
     tx: &mpsc::Sender<Reply>,
     table: &Table,
+    feed: &Arc<Feed>,
 ) -> LinkEnd {
     let refuse = |why: String| async move {
         let _ = tx
@@ -190,6 +195,41 @@ async fn read_loop(
             Request::Cancel { id } => {
                 if let Some(running) = lock(table).get(&id) {
                     running.cancel.send_replace(true);
+                } else {
+                    feed.cancel(id);
+                }
+            }
+            Request::Subscribe { id, topics } => {
+                let accepted = match feed.check(id, &topics) {
+                    Ok(()) if lock(table).contains_key(&id) => {
+                        Err(Refusal::Request(format!("request {id} is still running")))
+                    }
+                    // The head is read here, before the next frame: what happens from now on is
+                    // seen.
+                    Ok(()) => subscriptions::start(&link.services, &link.actor)
+                        .await
+                        .map_err(|err| {
+                            Refusal::Request(format!("cannot subscribe: {}", err.message))
+                        }),
+                    Err(refusal) => Err(refusal),
+                };
+                match accepted {
+                    Ok(head) => {
+                        if feed.insert(id, &topics, head) {
+                            let poller =
+                                subscriptions::poll(link.clone(), feed.clone(), tx.clone());
+                            tokio::spawn(poller);
+                        }
+                    }
+                    Err(Refusal::Request(message)) => {
+                        let _ = tx
+                            .send(Reply::Error {
+                                id: Some(id),
+                                message,
+                            })
+                            .await;
+                    }
+                    Err(Refusal::Link(why)) => return refuse(why).await,
                 }
             }
             Request::Confirm { id, yes } => {
@@ -219,7 +259,7 @@ async fn read_loop(
                     continue;
                 };
                 if let Request::Run { id, .. } = &request
-                    && !register(table, *id)
+                    && (feed.has(*id) || !register(table, *id))
                 {
                     let message = format!("request {id} is still running");
                     let _ = tx
@@ -264,6 +304,7 @@ fn request_id(request: &Request) -> Option<u64> {
         | Request::Cancel { id }
         | Request::Confirm { id, .. }
         | Request::Complete { id, .. }
+        | Request::Subscribe { id, .. }
         | Request::HistoryList { id, .. } => Some(*id),
         Request::Hello { .. } | Request::HistoryAdd { .. } => None,
     }
@@ -336,6 +377,7 @@ async fn serve_request(link: &Link, request: Request, tx: &mpsc::Sender<Reply>, 
         Request::Hello { .. }
         | Request::Cancel { .. }
         | Request::Confirm { .. }
+        | Request::Subscribe { .. }
         | Request::HistoryAdd { .. } => {}
     }
 }

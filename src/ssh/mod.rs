@@ -18,6 +18,7 @@ mod pty;
 mod quick_ack;
 pub mod session_account;
 mod shell;
+pub mod subscriptions;
 mod tracker;
 
 pub use tracker::CommandTracker;

@@ -9,8 +9,8 @@
 //!
 //! The fake daemon answers `Hello`, `Run` (echoes the argv, streams for `audit list --follow`
 //! until cancelled, asks a confirmation for `site delete` without `--yes`), `Complete` (two site
-//! domains), `HistoryList` (an "earlier session"'s lines plus what was added) and records every
-//! request it received.
+//! domains), `HistoryList` (an "earlier session"'s lines plus what was added), holds a
+//! `Subscribe` open without events, and records every request it received.
 
 #![allow(dead_code)]
 
@@ -238,6 +238,8 @@ fn serve(stream: UnixStream, seen: &Seen, notices: mpsc::Receiver<String>) {
                 };
                 send(&Reply::Values { id, values });
             }
+            // Held open: the fake daemon has no changes to tell of.
+            Request::Subscribe { .. } => {}
             Request::HistoryAdd { line } => history.push(line),
             Request::HistoryList { id, limit } => {
                 let skip = history.len().saturating_sub(limit as usize);

@@ -1,11 +1,14 @@
 //! Tab completion: nouns, verbs and flags from the [`Grammar`], fixed choices (`-o json`, roles,
 //! site types) and live values (site domains, server, user and tenant names) asked of the daemon
 //! through a [`ValueSource`], cached for a few seconds so walking the menu does not ask again.
+//! The cache of a kind is dropped at once when a command has run or when the shell's `changes`
+//! subscription tells of a change to that kind of object (a site created in another session
+//! completes at the next Tab).
 
 use super::grammar::{BUILTINS, Grammar, Node, Values, WordKind};
 use super::words;
-use crate::rpc::{CompletionKind, Reply, Request};
-use crate::session::link::Link;
+use crate::rpc::{CompletionKind, Event, Reply, Request, Topic};
+use crate::session::link::{Link, Subscription};
 use reedline::{Completer, CompletionResult, Span, Suggestion};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +30,10 @@ pub struct LinkValues {
     cache: Vec<(CompletionKind, Instant, Vec<String>)>,
     commands: CommandCount,
     seen_commands: u64,
+    /// Whether to subscribe to `changes` (at the first live value asked for).
+    follow_changes: bool,
+    /// The `changes` subscription, while it lasts.
+    changes: Option<Subscription>,
 }
 
 /// How many commands have run: a command may have created or deleted what is cached.
@@ -50,7 +57,55 @@ impl LinkValues {
             cache: Vec::new(),
             seen_commands: commands.get(),
             commands,
+            follow_changes: false,
+            changes: None,
         }
+    }
+
+    /// Subscribes to the `changes` topic when live values are first asked for (a shell that
+    /// never completes one costs the daemon no poller), and from then on forgets cached values
+    /// as soon as a change to their kind of object arrives.
+    pub fn following_changes(mut self) -> LinkValues {
+        self.follow_changes = true;
+        self
+    }
+
+    /// Forgets the cached values that the changes received since the last call concern.
+    fn take_changes(&mut self) {
+        if self.follow_changes {
+            self.follow_changes = false;
+            // Refused or closed: the expiry alone keeps values fresh.
+            self.changes = self.link.subscribe(vec![Topic::Changes]).ok();
+        }
+        let Some(changes) = &mut self.changes else {
+            return;
+        };
+        loop {
+            match changes.try_recv() {
+                None => return,
+                Some(Ok(Event::Change(change))) => {
+                    let stale = affected(&change.kind);
+                    self.cache.retain(|(kind, _, _)| !stale.contains(kind));
+                }
+                Some(Ok(_)) => {}
+                // Ended (the link, or the daemon): the expiry alone keeps values fresh.
+                Some(Err(_)) => {
+                    self.changes = None;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The completion values a change of `kind` (`site`, `user`, …) may have made stale.
+pub fn affected(kind: &str) -> &'static [CompletionKind] {
+    match kind {
+        "site" => &[CompletionKind::Sites],
+        "server" => &[CompletionKind::Servers],
+        "user" => &[CompletionKind::Users],
+        "tenant" => &[CompletionKind::Tenants],
+        _ => &[],
     }
 }
 
@@ -61,6 +116,7 @@ impl ValueSource for LinkValues {
             self.cache.clear();
             self.seen_commands = commands;
         }
+        self.take_changes();
         self.cache.retain(|(_, at, _)| at.elapsed() < VALUES_FRESH);
         if let Some((_, _, values)) = self.cache.iter().find(|(k, _, _)| *k == kind) {
             return values.clone();

@@ -215,3 +215,83 @@ fn live_values_come_from_the_link_and_are_cached() {
         [CompletionKind::Sites, CompletionKind::Sites]
     );
 }
+
+#[test]
+fn a_change_elsewhere_drops_the_cached_values_of_its_kind() {
+    let (child, mut daemon) = UnixStream::pair().unwrap();
+    let mut events = daemon.try_clone().unwrap();
+    let (subscribed, subscription) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let _: Request = rpc::read_frame(&mut daemon).unwrap();
+        rpc::write_frame(
+            &mut daemon,
+            &Reply::Welcome {
+                version: PROTOCOL_VERSION,
+                user: "alice".into(),
+                tenant: "acme".into(),
+                role: "owner".into(),
+                prefix: "ssh panel@host".into(),
+            },
+        )
+        .unwrap();
+        let mut asked = Vec::new();
+        let mut round = 0;
+        while let Ok(request) = rpc::read_frame::<_, Request>(&mut daemon) {
+            match request {
+                Request::Subscribe { id, topics } => {
+                    assert_eq!(topics, [Topic::Changes]);
+                    subscribed.send(id).unwrap();
+                }
+                Request::Complete { id, kind } => {
+                    asked.push(kind);
+                    round += 1;
+                    let values = vec![format!("site{round}.example")];
+                    rpc::write_frame(&mut daemon, &Reply::Values { id, values }).unwrap();
+                }
+                _ => {}
+            }
+        }
+        asked
+    });
+    let (link, _) = Link::connect(child).unwrap();
+    let mut completer = ShellCompleter::new(
+        Arc::new(Grammar::load()),
+        LinkValues::new(link.clone(), CommandCount::default()).following_changes(),
+    );
+    let values = |c: &mut ShellCompleter<LinkValues>| -> Vec<String> {
+        c.suggest("site show ", 10)
+            .into_iter()
+            .map(|s| s.value)
+            .collect()
+    };
+    // The first live value subscribes to changes, before asking.
+    assert_eq!(values(&mut completer), ["site1.example"]);
+    let id = subscription.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(values(&mut completer), ["site1.example"], "cached");
+    let change = |kind: &str| Reply::Event {
+        id,
+        event: Box::new(Event::Change(rpc::Change {
+            seq: 7,
+            at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            tenant: "acme".into(),
+            kind: kind.into(),
+            action: format!("{kind}.create"),
+            target: "x".into(),
+            actor: None,
+        })),
+    };
+    // A key changed: sites stay cached. A site changed: asked again at once.
+    for (kind, expected) in [("key", "site1.example"), ("site", "site2.example")] {
+        // The daemon's thread waits for a request: nothing else writes meanwhile.
+        rpc::write_frame(&mut events, &change(kind)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(values(&mut completer), [expected], "after a {kind} change");
+    }
+    link.shutdown();
+    assert_eq!(
+        server.join().unwrap(),
+        [CompletionKind::Sites, CompletionKind::Sites]
+    );
+    assert_eq!(affected("tenant"), [CompletionKind::Tenants]);
+    assert!(affected("totp").is_empty());
+}

@@ -156,7 +156,7 @@ fn editor(link: &Link, palette: Palette, commands: CommandCount) -> reedline::Re
         .with_history_exclusion_prefix(Some(" ".to_owned()))
         .with_completer(Box::new(ShellCompleter::new(
             Arc::clone(&grammar),
-            LinkValues::new(link.clone(), commands),
+            LinkValues::new(link.clone(), commands).following_changes(),
         )))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(menu)))
         // One candidate is taken at once; several share their common start first.

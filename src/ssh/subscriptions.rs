@@ -1,0 +1,361 @@
+//! Subscriptions on a session's link: `subscribe` requests, served by one poller per link.
+//!
+//! A subscription names topics (`changes`, `audit`; see `crate::rpc::Topic`) and receives
+//! `event` replies until the child cancels it (`done`) or the daemon ends it (`error`). Every
+//! subscription of a link is fed by one task, started with the first and ended with the last:
+//! like `audit list --follow` it polls the audit trail for rows above the last `seq` it read,
+//! every `audit.follow_interval_ms`, so rows written by any process show up. Each poll first
+//! reads the trail's head (one indexed query: an idle shell costs no more); when the trail
+//! moved, and at least every 10 s, it re-reads the actor bound to the link (`refresh_actor`)
+//! before reading the new rows. Locking or deleting a user, removing a key or changing a role
+//! each add a row, so a user locked or deleted, or a login key removed, ends every subscription
+//! of the link with an `error` at the next poll; a changed role applies to the next rows. What
+//! each row shows to whom is decided by the service (`Services::feed_next`: the audit scope of
+//! `audit list`, and the changes the actor may see).
+//!
+//! A subscription sees the rows after the trail's head when its `subscribe` was read (the link
+//! reads that head before the next frame), so a change made after a later request's answer is
+//! never missed. The poller is the only writer of a subscription's replies after it is
+//! accepted, so its events never come after its `done`. At most [`MAX_SUBSCRIPTIONS`] per
+//! link, apart from `session.max_requests` (a subscription lasts as long as the shell and holds
+//! no command).
+
+use super::link::Link;
+use crate::error::Result;
+use crate::rpc::{Change, Event, MAX_TOPICS, Reply, Topic};
+use crate::service::{Actor, FeedRow, Services, change_kind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+
+/// Subscriptions one link may hold at once.
+pub const MAX_SUBSCRIPTIONS: usize = 4;
+/// Rows read per query while catching up.
+const BATCH: i64 = 500;
+/// How often the actor is re-read while the trail does not move (when it moves, at once).
+const RECHECK: Duration = Duration::from_secs(10);
+
+/// Why a `subscribe` is not served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Answered with an `error` for the request; the link goes on.
+    Request(String),
+    /// A protocol error: the link ends.
+    Link(String),
+}
+
+/// The subscriptions of one link.
+#[derive(Default)]
+pub struct Feed {
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    subs: HashMap<u64, Sub>,
+    /// A poller task runs for this link.
+    polling: bool,
+    /// The link ended: the poller stops without a word.
+    closed: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sub {
+    changes: bool,
+    audit: bool,
+    /// The `seq` of the last row this subscription has been shown (or passed over): the
+    /// trail's head when it was accepted, so it sees what happens from then on.
+    seen: i64,
+    cancelled: bool,
+}
+
+impl Feed {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `id` names a subscription of this link.
+    pub fn has(&self, id: u64) -> bool {
+        self.state().subs.contains_key(&id)
+    }
+
+    /// Whether subscription `id` to `topics` may be accepted.
+    pub fn check(&self, id: u64, topics: &[Topic]) -> Result<(), Refusal> {
+        if topics.len() > MAX_TOPICS {
+            return Err(Refusal::Link(format!(
+                "a subscription names at most {MAX_TOPICS} topics, not {}",
+                topics.len()
+            )));
+        }
+        let available = || {
+            Topic::AVAILABLE
+                .iter()
+                .map(Topic::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if topics.is_empty() {
+            return Err(Refusal::Request(format!(
+                "name the topics to subscribe to: {}",
+                available()
+            )));
+        }
+        if let Some(topic) = topics.iter().find(|t| !t.is_available()) {
+            let later = matches!(topic, Topic::Jobs | Topic::Logs);
+            return Err(Refusal::Request(format!(
+                "topic {} is {}; the topics are: {}",
+                crate::domain::printable(topic.name()),
+                if later {
+                    "not available yet"
+                } else {
+                    "unknown"
+                },
+                available()
+            )));
+        }
+        let state = self.state();
+        if state.subs.contains_key(&id) {
+            return Err(Refusal::Request(format!("request {id} is still running")));
+        }
+        if state.subs.len() >= MAX_SUBSCRIPTIONS {
+            return Err(Refusal::Request(format!(
+                "too many subscriptions on this session (at most {MAX_SUBSCRIPTIONS})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds subscription `id` (checked), to be shown the rows after `head`; returns whether a
+    /// poller must be started for it.
+    pub fn insert(&self, id: u64, topics: &[Topic], head: i64) -> bool {
+        let mut state = self.state();
+        state.subs.insert(
+            id,
+            Sub {
+                changes: topics.contains(&Topic::Changes),
+                audit: topics.contains(&Topic::Audit),
+                seen: head,
+                cancelled: false,
+            },
+        );
+        let start = !state.polling;
+        state.polling = true;
+        start
+    }
+
+    /// Ends subscription `id` (the poller answers `done`); false when there is none.
+    pub fn cancel(&self, id: u64) -> bool {
+        let found = match self.state().subs.get_mut(&id) {
+            Some(sub) => {
+                sub.cancelled = true;
+                true
+            }
+            None => false,
+        };
+        if found {
+            self.wake.notify_one();
+        }
+        found
+    }
+
+    /// The link ended: every subscription stops, unanswered.
+    pub fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        state.subs.clear();
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Takes the cancelled subscriptions out; `None` when the poller should stop (the link
+    /// ended, or no subscription is left), which it then records.
+    fn cancelled(&self) -> Option<Vec<u64>> {
+        let mut state = self.state();
+        let ended: Vec<u64> = state
+            .subs
+            .iter()
+            .filter(|(_, s)| s.cancelled)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ended {
+            state.subs.remove(id);
+        }
+        if state.closed || (state.subs.is_empty() && ended.is_empty()) {
+            state.polling = false;
+            return None;
+        }
+        Some(ended)
+    }
+
+    /// Removes every subscription, returning their ids.
+    fn take_all(&self) -> Vec<u64> {
+        self.state().subs.drain().map(|(id, _)| id).collect()
+    }
+
+    /// The subscriptions now.
+    fn snapshot(&self) -> Vec<(u64, Sub)> {
+        self.state().subs.iter().map(|(id, s)| (*id, *s)).collect()
+    }
+
+    /// Records that the subscriptions `ids` have been shown the rows through `seq`.
+    fn seen(&self, ids: &[u64], seq: i64) {
+        let mut state = self.state();
+        for id in ids {
+            if let Some(sub) = state.subs.get_mut(id) {
+                sub.seen = sub.seen.max(seq);
+            }
+        }
+    }
+}
+
+/// Where a new subscription of the link bound to `actor` starts: the trail's head, once the
+/// actor is re-read (a locked user subscribes to nothing).
+pub async fn start(services: &Services, actor: &Actor) -> Result<i64> {
+    services.refresh_actor(actor).await?;
+    services.feed_head().await
+}
+
+/// Feeds the subscriptions of `feed` until none is left or the link ends.
+pub async fn poll(link: Arc<Link>, feed: Arc<Feed>, tx: mpsc::Sender<Reply>) {
+    let interval = Duration::from_millis(link.services.config.audit.follow_interval_ms);
+    let mut actor = Checked {
+        actor: link.actor.clone(),
+        at: None,
+    };
+    loop {
+        let Some(ended) = feed.cancelled() else {
+            return;
+        };
+        for id in ended {
+            let done = Reply::Done {
+                id,
+                exit: 0,
+                stdout: String::new(),
+                stderr: String::new(),
+            };
+            if tx.send(done).await.is_err() {
+                return;
+            }
+        }
+        match deliver(&link, &feed, &tx, &mut actor).await {
+            Ok(true) => {}
+            // The link is gone.
+            Ok(false) => return,
+            Err(err) => {
+                tracing::debug!(user = %link.actor.user, error = %err, "subscriptions ended");
+                for id in feed.take_all() {
+                    let message = format!("the subscription ended: {}", err.message);
+                    if tx
+                        .send(Reply::Error {
+                            id: Some(id),
+                            message,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                continue;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = feed.wake.notified() => {}
+        }
+    }
+}
+
+/// Sends the events of the trail's new rows to the subscriptions, re-reading the actor first.
+/// False when the link is gone.
+async fn deliver(
+    link: &Link,
+    feed: &Feed,
+    tx: &mpsc::Sender<Reply>,
+    actor: &mut Checked,
+) -> Result<bool> {
+    let services = &link.services;
+    let subs = feed.snapshot();
+    let Some(mut seq) = subs.iter().map(|(_, s)| s.seen).min() else {
+        return Ok(true);
+    };
+    let head = services.feed_head().await?;
+    if head <= seq {
+        // Nothing new: every change to the actor's user or key would have added a row.
+        actor.refresh_if_stale(services).await?;
+        return Ok(true);
+    }
+    actor.refresh(services).await?;
+    let ids: Vec<u64> = subs.iter().map(|(id, _)| *id).collect();
+    loop {
+        let batch = services.feed_next(&actor.actor, seq, BATCH).await?;
+        for row in &batch.rows {
+            for event in events(row, &subs) {
+                if tx.send(event).await.is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+        seq = batch.next;
+        feed.seen(&ids, seq);
+        if !batch.full {
+            return Ok(true);
+        }
+    }
+}
+
+/// The link's actor as last re-read.
+struct Checked {
+    actor: Actor,
+    at: Option<Instant>,
+}
+
+impl Checked {
+    async fn refresh(&mut self, services: &Services) -> Result<()> {
+        self.actor = services.refresh_actor(&self.actor).await?;
+        self.at = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn refresh_if_stale(&mut self, services: &Services) -> Result<()> {
+        if self.at.is_none_or(|at| at.elapsed() >= RECHECK) {
+            self.refresh(services).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The events `row` makes for the subscriptions `subs`.
+fn events(row: &FeedRow, subs: &[(u64, Sub)]) -> Vec<Reply> {
+    let mut out = Vec::new();
+    for (id, sub) in subs {
+        if row.entry.seq <= sub.seen || sub.cancelled {
+            continue;
+        }
+        if sub.changes && row.change {
+            let entry = &row.entry;
+            let change = Change {
+                seq: entry.seq,
+                at: entry.at,
+                tenant: entry.tenant.clone(),
+                kind: change_kind(&entry.action).to_owned(),
+                action: entry.action.clone(),
+                target: entry.target.clone(),
+                actor: row.change_actor().map(str::to_owned),
+            };
+            out.push(Reply::Event {
+                id: *id,
+                event: Box::new(Event::Change(change)),
+            });
+        }
+        if sub.audit && row.audit {
+            out.push(Reply::Event {
+                id: *id,
+                event: Box::new(Event::Audit(row.entry.clone())),
+            });
+        }
+    }
+    out
+}
