@@ -71,14 +71,20 @@ fn is_secret_arg(arg: &Arg) -> bool {
 /// is kept out of the shell history.
 pub fn carries_secret(argv: &[String]) -> bool {
     let mut tree = <super::tree::Cli as clap::CommandFactory>::command();
-    let masked = masked_line(&mut tree, argv);
-    let typed: usize = argv.iter().map(|w| w.matches(MASK).count()).sum();
-    masked.matches(MASK).count() > typed
+    // Word by word and before any cut: a value that itself contains the mask, or a line long
+    // enough to be cut, cannot hide a masked word.
+    let masked = masked_words(&mut tree, argv);
+    masked.len() != argv.len() || masked.iter().zip(argv).any(|(m, w)| *m != quote(w))
 }
 
 /// `argv` (already split like a shell) as it is recorded, secrets masked. `tree` is the clap
 /// command `argv` was parsed with; words it does not know are masked by their names alone.
 pub fn masked_line(tree: &mut Command, argv: &[String]) -> String {
+    cut(masked_words(tree, argv).join(" "))
+}
+
+/// `argv`'s words, each quoted for a shell, secrets masked (a flag and its value stay two words).
+fn masked_words(tree: &mut Command, argv: &[String]) -> Vec<String> {
     // Built, so global flags (`-o`) are known to every subcommand.
     tree.build();
     let mut current = &*tree;
@@ -160,7 +166,7 @@ pub fn masked_line(tree: &mut Command, argv: &[String]) -> String {
             out.push(quote(&shown(word, arg.is_some_and(is_secret_arg))));
         }
     }
-    cut(out.join(" "))
+    out
 }
 
 /// A value as recorded: all masked when it is a secret, else with its secret parts masked.
@@ -245,9 +251,16 @@ mod tests {
             "totp reset alice --code 123456",
             "site create a.example --password=hunter2",
             "site create a.example --upstream https://u:pw@h.example",
+            // A secret that itself looks masked, and one past where a recorded line is cut.
+            "site create a.example --upstream 'https://u:p***w@h.example'",
         ] {
             assert!(carries_secret(&argv(secret)), "{secret}");
         }
+        let long = format!(
+            "site create a.example --alias {} --upstream https://u:pw@h.example",
+            "\"it's\" ".repeat(150).trim_end()
+        );
+        assert!(carries_secret(&argv(&long)), "a long line");
         for plain in [
             "site list",
             "audit list --follow -o json",

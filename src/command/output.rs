@@ -138,9 +138,19 @@ pub fn render_error(err: &Error, format: Format) -> Outcome {
 }
 
 fn json_line(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
+    let text = serde_json::to_string(value).unwrap_or_default();
+    // serde_json leaves DEL and the C1 controls (U+0080–U+009F, e.g. CSI) raw, and a terminal
+    // may act on them: escape them too, so JSON output never drives the reader's terminal.
+    let mut out = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\n');
+    out.into_bytes()
 }
 
 fn table(columns: &[&str], items: &[Value]) -> String {
@@ -328,6 +338,18 @@ fn sanitize(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_output_escapes_every_terminal_control() {
+        let line = json_line(&json!({"command": "site create \u{9b}31m\u{7f}\u{1b}x"}));
+        let text = String::from_utf8(line).unwrap();
+        assert_eq!(
+            text,
+            "{\"command\":\"site create \\u009b31m\\u007f\\u001bx\"}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["command"], "site create \u{9b}31m\u{7f}\u{1b}x");
+    }
 
     #[test]
     fn table_plain_json() {

@@ -9,6 +9,15 @@ use std::io;
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
+/// Makes this process non-dumpable: no core dumps, and other processes of the same account
+/// (other users' sessions) can neither ptrace it nor open its `/proc/PID/fd` (the link).
+pub fn forbid_inspection() {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes this process's own flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 /// Takes ownership of descriptor `fd` as the link socket, after checking that it is open and is a
 /// socket (so a mistyped descriptor number fails cleanly instead of wrapping someone's file).
 /// The descriptor is marked close-on-exec: the session process never hands it on.

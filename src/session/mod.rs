@@ -22,6 +22,7 @@ const EXIT_USAGE: u8 = 2;
 
 /// Runs the session: handshake, then the shell; 0 after `exit` or Ctrl-D.
 pub fn main() -> ExitCode {
+    link_fd::forbid_inspection();
     let Some(fd) = std::env::var(FD_VARIABLE)
         .ok()
         .and_then(|v| v.parse::<std::os::fd::RawFd>().ok())

@@ -359,7 +359,11 @@ async fn serve_request(link: &Link, request: Request, tx: &mpsc::Sender<Reply>, 
             let _ = tx.send(Reply::Values { id, values }).await;
         }
         Request::HistoryList { id, limit } => {
-            let lines = match services.shell_history(&link.actor, limit).await {
+            let history = match services.refresh_actor(&link.actor).await {
+                Ok(actor) => services.shell_history(&actor, limit).await,
+                Err(err) => Err(err),
+            };
+            let lines = match history {
                 Ok(lines) => lines,
                 Err(err) => {
                     let message = format!("cannot read the history: {}", err.message);
@@ -384,9 +388,15 @@ async fn serve_request(link: &Link, request: Request, tx: &mpsc::Sender<Reply>, 
 
 async fn store_history(link: Arc<Link>, mut lines: mpsc::Receiver<String>) {
     while let Some(line) = lines.recv().await {
-        if keep_in_history(&line)
-            && let Err(err) = link.services.shell_history_add(&link.actor, &line).await
-        {
+        if !keep_in_history(&line) {
+            continue;
+        }
+        // A user locked or removed meanwhile keeps no more history.
+        let stored = match link.services.refresh_actor(&link.actor).await {
+            Ok(actor) => link.services.shell_history_add(&actor, &line).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = stored {
             tracing::warn!(error = %err, "cannot store a shell history line");
         }
     }

@@ -158,13 +158,6 @@ pub fn lookup_account(name: &str) -> io::Result<Option<Account>> {
     }))
 }
 
-/// Gives the slave to the session account (mode 0600), as sshd does with a login's tty.
-pub fn give_terminal(slave: &OwnedFd, account: Account) -> io::Result<()> {
-    // SAFETY: plain calls on a descriptor we own.
-    check(unsafe { libc::fchown(slave.as_raw_fd(), account.uid, account.gid) })?;
-    check(unsafe { libc::fchmod(slave.as_raw_fd(), 0o600) })
-}
-
 /// What to start: the program, its arguments and environment (nothing else is inherited).
 pub struct SessionCommand<'a> {
     pub program: &'a str,

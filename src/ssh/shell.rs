@@ -52,6 +52,13 @@ impl Sessions {
         on_connection: &Arc<AtomicU32>,
         limits: &crate::config::SessionConfig,
     ) -> Result<Slot, String> {
+        if *self.closing.borrow() {
+            return Err("the panel is restarting; log in again in a moment".into());
+        }
+        let user = user_id.unwrap_or(-1);
+        // Both counts are checked and taken under one lock, so two shells starting at once on
+        // one connection cannot both pass.
+        let mut per_user = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
         if on_connection.load(Ordering::SeqCst) >= limits.max_per_connection {
             return Err(format!(
                 "this connection already has {} interactive sessions (session.max_per_connection); \
@@ -59,8 +66,6 @@ impl Sessions {
                 limits.max_per_connection
             ));
         }
-        let user = user_id.unwrap_or(-1);
-        let mut per_user = self.per_user.lock().unwrap_or_else(PoisonError::into_inner);
         let count = per_user.entry(user).or_default();
         if *count >= limits.max_per_user {
             return Err(format!(
@@ -211,7 +216,18 @@ pub async fn run(start: ShellStart) {
     input.abort();
     let grace = Duration::from_millis(limits.hangup_grace_ms);
     let status = relay.finish(&mut process, ended, grace).await;
-    link_task.abort();
+    // The child is gone, so the link sees its end and cleans up (streams, subscriptions); the
+    // abort is only for a link that does not notice in time. In the background: the client's
+    // exit status must not wait for it.
+    tokio::spawn(async move {
+        let mut link_task = link_task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut link_task)
+            .await
+            .is_err()
+        {
+            link_task.abort();
+        }
+    });
     tracing::info!(user = %actor.user, pid = process.pid, status, reason = ?ended, "interactive session ended");
     let mut outcome = Outcome {
         exit: u8::try_from(status).unwrap_or(255),
@@ -233,10 +249,9 @@ fn spawn(
     size: WinSize,
     account: Option<Account>,
 ) -> std::io::Result<(PtyMaster, Process, tokio::net::UnixStream)> {
+    // The terminal stays the daemon's (root's, mode 0620 group tty): the session process uses
+    // only the descriptors it inherits, so other sessions under the same account cannot open it.
     let (master, slave) = pty::open(size)?;
-    if let Some(account) = account {
-        pty::give_terminal(&slave, account)?;
-    }
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let ours = tokio::net::UnixStream::from_std(ours)?;
@@ -264,12 +279,44 @@ async fn feed_input(
     typed: watch::Sender<Instant>,
 ) {
     while let Some(bytes) = stdin.recv().await {
-        backlog.fetch_sub(bytes.len(), Ordering::SeqCst);
-        typed.send_replace(Instant::now());
+        // Saturating: what enrollment read was counted too, and the count restarts from zero.
+        let _ = backlog.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |queued| {
+            Some(queued.saturating_sub(bytes.len()))
+        });
+        // The terminal's own answers (to the shell's cursor-position queries) are not typing:
+        // else the idle warning's repaint would answer itself and reset the idle timer.
+        if !only_cursor_reports(&bytes) {
+            typed.send_replace(Instant::now());
+        }
         if master.write_all(&bytes).await.is_err() {
             break;
         }
     }
+}
+
+/// Whether `bytes` holds nothing but cursor-position reports (`ESC [ row ; col R`).
+fn only_cursor_reports(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(tail) = rest.strip_prefix(b"\x1b[") else {
+            return false;
+        };
+        let Some(end) = tail.iter().position(|&b| b == b'R') else {
+            return false;
+        };
+        let (numbers, after) = tail.split_at(end);
+        let mut parts = numbers.split(|&b| b == b';');
+        let digits =
+            |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+        if !(digits(parts.next()) && digits(parts.next()) && parts.next().is_none()) {
+            return false;
+        }
+        rest = &after[1..];
+    }
+    true
 }
 
 struct Relay<'a> {
@@ -315,7 +362,17 @@ impl Relay<'_> {
                 _ = process.child.wait() => return None,
                 read = self.master.read(&mut buf), if output_open => match read {
                     Ok(n) if n > 0 => {
-                        if !self.forward(&buf, n).await {
+                        // A client that stopped reading (its window full) must not hold off
+                        // the shutdown or the idle end while the output waits for it.
+                        let io = self.io;
+                        let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                        let idle_end = idle.map(|(timeout, _)| last + timeout);
+                        let sent = tokio::select! {
+                            sent = io.handle.data(io.channel, bytes) => sent.is_ok(),
+                            _ = self.closing.changed() => return Some(Ended::Shutdown),
+                            () = sleep_until(idle_end) => return Some(Ended::Idle),
+                        };
+                        if !sent {
                             return Some(Ended::ClientGone);
                         }
                     }
@@ -385,7 +442,10 @@ impl Relay<'_> {
             tokio::select! {
                 status = &mut exited => break status,
                 read = self.master.read(&mut buf), if output_open => match read {
-                    Ok(n) if n > 0 => output_open = self.forward(&buf, n).await,
+                    // Bounded: a client that stopped reading does not delay the hang-up.
+                    Ok(n) if n > 0 => output_open = tokio::time::timeout(DRAIN * 5, self.forward(&buf, n))
+                        .await
+                        .unwrap_or(false),
                     _ => output_open = false,
                 },
             }
@@ -393,7 +453,11 @@ impl Relay<'_> {
         // What the process wrote just before it exited.
         while output_open {
             match tokio::time::timeout(DRAIN, self.master.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => output_open = self.forward(&buf, n).await,
+                Ok(Ok(n)) if n > 0 => {
+                    output_open = tokio::time::timeout(DRAIN * 5, self.forward(&buf, n))
+                        .await
+                        .unwrap_or(false)
+                }
                 _ => break,
             }
         }
@@ -465,4 +529,26 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(255)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_cursor_reports;
+
+    #[test]
+    fn cursor_reports_are_not_typing() {
+        assert!(only_cursor_reports(b"\x1b[12;1R"));
+        assert!(only_cursor_reports(b"\x1b[1;1R\x1b[30;100R"));
+        for typed in [
+            &b""[..],
+            b"a",
+            b"\x1b[A",
+            b"\x1b[12;1Rx",
+            b"\x1b[;1R",
+            b"\x1b[1;2;3R",
+            b"\x1b[12;1",
+        ] {
+            assert!(!only_cursor_reports(typed), "{typed:?}");
+        }
+    }
 }
