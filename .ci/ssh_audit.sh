@@ -81,6 +81,7 @@ cleanup() {
         kill -KILL "$VIPANEL_PID" 2>/dev/null
         wait "$VIPANEL_PID" 2>/dev/null
     fi
+    remove_bench_account
     [[ -n $DIR && -d $DIR ]] && rm -rf -- "$DIR"
     return "$rc"
 }

@@ -85,6 +85,7 @@ cleanup() {
     set +e
     [[ -n $FLOOD_PID ]] && stop_pid "$FLOOD_PID"
     [[ -n $VIPANEL_PID ]] && stop_pid "$VIPANEL_PID"
+    remove_bench_account
     [[ -n $DIR && -d $DIR ]] && rm -rf -- "$DIR"
     return "$rc"
 }

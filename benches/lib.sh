@@ -18,6 +18,20 @@ vipanel_binary() {
     printf '%s\n' "$binary"
 }
 
+# The account session processes run as when the daemon runs as root: the caller's
+# VIPANEL_SESSION__USER (CI names its own, and removes it), else a benchmark account that
+# remove_bench_account deletes again if start_vipanel's daemon created it.
+BENCH_ACCOUNT=${VIPANEL_SESSION__USER:-vipanel-t-bench}
+BENCH_ACCOUNT_EXISTED=1
+
+# remove_bench_account: deletes the benchmark's session account if this run created it (call it
+# from the script's cleanup, after the daemon stopped).
+remove_bench_account() {
+    if [[ $EUID -eq 0 && $BENCH_ACCOUNT_EXISTED -eq 0 ]] && id -u "$BENCH_ACCOUNT" >/dev/null 2>&1; then
+        userdel "$BENCH_ACCOUNT" >/dev/null 2>&1 || true
+    fi
+}
+
 # start_vipanel BINARY DIR [NAME=VALUE]...: starts `BINARY serve` on 127.0.0.1:0 with the data
 # dir DIR/var, no VIPANEL_* variable of the caller's and the given ones; output in DIR/vipanel.out
 # and DIR/vipanel.err. Sets VIPANEL_PID and PORT; dies with the daemon's output when it does not
@@ -25,9 +39,11 @@ vipanel_binary() {
 start_vipanel() {
     local binary=$1 dir=$2 line deadline
     shift 2
+    id -u "$BENCH_ACCOUNT" >/dev/null 2>&1 || BENCH_ACCOUNT_EXISTED=0
     mkdir -m 0700 "$dir/var"
     (
         for var in $(compgen -e | grep '^VIPANEL_' || true); do unset "$var"; done
+        export VIPANEL_SESSION__USER=$BENCH_ACCOUNT
         for assignment in "$@"; do export "${assignment?}"; done
         exec "$binary" serve --listen 127.0.0.1:0 --data-dir "$dir/var"
     ) </dev/null >"$dir/vipanel.out" 2>"$dir/vipanel.err" &

@@ -57,6 +57,7 @@ cleanup() {
         kill -TERM "$VIPANEL_PID" 2>/dev/null
         wait "$VIPANEL_PID" 2>/dev/null
     fi
+    remove_bench_account
     rm -rf -- "$DIR"
     return "$rc"
 }
