@@ -6,11 +6,9 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{CLIENT_OPTIONS, Daemon, Key, Run, run_bounded};
+use support::{CLIENT_OPTIONS, Daemon, Key, Run, TtyClient, run_bounded};
 use vipanel::secret::Totp;
 
 /// A daemon with TOTP required and quick failures (no per-code delay).
@@ -328,11 +326,7 @@ fn keyboard_interactive_without_the_key_step_is_refused() {
 }
 
 /// An `ssh -tt` session driven like a person at a terminal: wait for text, type a line.
-struct Terminal {
-    child: std::process::Child,
-    input: std::process::ChildStdin,
-    seen: Arc<Mutex<String>>,
-}
+struct Terminal(TtyClient);
 
 impl Terminal {
     fn start(d: &Daemon, key: &Key, words: &[&str]) -> Terminal {
@@ -346,31 +340,8 @@ impl Terminal {
 
     fn spawn(d: &Daemon, key: &Key, remote: Option<&str>) -> Terminal {
         let mut cmd = ssh_command(d, key, "panel", &["-tt"]);
-        cmd.args(remote)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start ssh -tt");
-        let input = child.stdin.take().expect("stdin");
-        let seen = Arc::new(Mutex::new(String::new()));
-        for mut source in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = source.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    seen.lock()
-                        .expect("seen")
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        Terminal { child, input, seen }
+        cmd.args(remote);
+        Terminal(TtyClient::spawn(cmd))
     }
 
     /// Waits until `needle` appears (at most 30 s) and returns everything seen so far.
@@ -378,7 +349,7 @@ impl Terminal {
     fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let seen = without_escapes(&self.seen.lock().expect("seen"));
+            let seen = self.0.text();
             if seen.contains(needle) {
                 return seen;
             }
@@ -391,59 +362,23 @@ impl Terminal {
     }
 
     fn type_line(&mut self, line: &str) {
-        self.input
-            .write_all(format!("{line}\r").as_bytes())
-            .expect("type into ssh");
+        self.0.type_line(line);
     }
 
     /// Waits for the end (at most 30 s): the exit code and everything shown.
     fn finish(mut self) -> (i32, String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait for ssh") {
+            if let Some(status) = self.0.child.try_wait().expect("wait for ssh") {
                 std::thread::sleep(Duration::from_millis(50));
-                let seen = self.seen.lock().expect("seen").clone();
-                return (status.code().unwrap_or(-1), seen);
+                return (status.code().unwrap_or(-1), self.0.seen());
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("ssh -tt did not end:\n{}", self.seen.lock().expect("seen"));
+                panic!("ssh -tt did not end:\n{}", self.0.seen());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// What a terminal shows as text: control sequences (colours, cursor moves) removed.
-fn without_escapes(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            // CSI: parameters, then one final byte in @..~.
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            // OSC: up to BEL or ESC \.
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// The base32 secret shown by the enrollment screen.

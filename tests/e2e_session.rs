@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Daemon, Key, PANEL};
+use support::{Daemon, Key, PANEL, TtyClient};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -66,47 +65,21 @@ fn alive_session(pid: u32) -> bool {
         .is_ok_and(|c| String::from_utf8_lossy(&c).contains("__session"))
 }
 
-/// An `ssh -tt` client with its output collected (no terminal answers it: for tests that do
-/// not need the shell to draw).
-struct Client {
-    child: Child,
-    input: std::process::ChildStdin,
-    seen: Arc<Mutex<String>>,
-}
+/// An `ssh -tt` client whose stdin the test holds (it answers no terminal queries, which these
+/// tests do not need the shell to draw).
+struct Client(TtyClient);
 
 impl Client {
     fn start(d: &Daemon, key: &Key, options: &[&str], remote: Option<&str>) -> Client {
         let mut all = vec!["-tt"];
         all.extend_from_slice(options);
-        let mut cmd = d.ssh_command(key, PANEL, &all, remote, false);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start ssh -tt");
-        let input = child.stdin.take().expect("stdin");
-        let seen = Arc::new(Mutex::new(String::new()));
-        for mut source in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = source.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    seen.lock()
-                        .expect("seen")
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        Client { child, input, seen }
+        Client(TtyClient::spawn(
+            d.ssh_command(key, PANEL, &all, remote, false),
+        ))
     }
 
     fn seen(&self) -> String {
-        self.seen.lock().expect("seen").clone()
+        self.0.seen()
     }
 
     #[track_caller]
@@ -121,22 +94,14 @@ impl Client {
     fn wait_exit(&mut self, d: &Daemon) -> i32 {
         let mut status = None;
         wait_until("the ssh client exiting", d, || {
-            status = self.child.try_wait().expect("wait for ssh");
+            status = self.0.child.try_wait().expect("wait for ssh");
             status.is_some()
         });
         status.and_then(|s| s.code()).unwrap_or(-1)
     }
 
     fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill9();
     }
 }
 
@@ -552,7 +517,7 @@ fn audit_follow_at_a_terminal_stops_at_ctrl_c_with_exit_0() {
     let line = support::remote_line(&["audit", "list", "--follow"]);
     let mut client = Client::start(&d, &d.admin_key, &[], Some(&line));
     client.wait_for(&d, "ACTION");
-    client.input.write_all(b"\x03").expect("type Ctrl-C");
+    client.0.input.write_all(b"\x03").expect("type Ctrl-C");
     assert_eq!(client.wait_exit(&d), 0, "{}", client.seen());
 }
 

@@ -915,3 +915,101 @@ pub fn run_bounded(cmd: &mut Command, stdin: Option<&[u8]>, what: &str) -> Run {
         stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
     }
 }
+
+/// An `ssh -tt` client driven like a person at a terminal: everything it prints (stdout and
+/// stderr, in arrival order) is collected, and lines are typed into its stdin. Killed on drop.
+pub struct TtyClient {
+    pub child: Child,
+    pub input: ChildStdin,
+    seen: std::sync::Arc<Mutex<String>>,
+}
+
+impl TtyClient {
+    /// Starts `cmd` (an ssh command line with `-tt`) with its three streams piped.
+    pub fn spawn(mut cmd: Command) -> TtyClient {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start ssh -tt");
+        let input = child.stdin.take().expect("stdin");
+        let seen = std::sync::Arc::new(Mutex::new(String::new()));
+        for mut source in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = source.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .expect("seen")
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        TtyClient { child, input, seen }
+    }
+
+    /// Everything printed so far, as sent.
+    pub fn seen(&self) -> String {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    /// Everything printed so far, as a terminal shows it: control sequences removed.
+    pub fn text(&self) -> String {
+        without_escapes(&self.seen())
+    }
+
+    /// Types `line` and Enter (a carriage return, as a terminal in raw mode sends it).
+    pub fn type_line(&mut self, line: &str) {
+        self.input
+            .write_all(format!("{line}\r").as_bytes())
+            .expect("type into ssh");
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TtyClient {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// What a terminal shows as text: control sequences (colours, cursor moves) removed.
+pub fn without_escapes(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters, then one final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
