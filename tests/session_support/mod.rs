@@ -14,6 +14,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/require.rs"]
+mod require;
+
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -32,30 +35,11 @@ pub const END_LINK: &str = "\u{0}end the link";
 /// Whether tmux and perl are installed; otherwise says why and skips (or fails under
 /// `VIPANEL_REQUIRE_SERVICES=1`).
 pub fn tools_available() -> bool {
-    let missing: Vec<&str> = [("tmux", "-V"), ("perl", "-v")]
-        .into_iter()
-        .filter(|(program, arg)| {
-            Command::new(program)
-                .arg(arg)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_err()
-        })
-        .map(|(program, _)| program)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!(
-        "the session test needs {} (apt-get install tmux perl-base)",
-        missing.join(" and ")
-    );
-    if std::env::var("VIPANEL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{reason}; VIPANEL_REQUIRE_SERVICES=1 forbids skipping");
-    }
-    eprintln!("skipping: {reason}");
-    false
+    require::programs_available(
+        &[("tmux", "-V"), ("perl", "-v")],
+        "the session test",
+        "apt-get install tmux perl-base",
+    )
 }
 
 /// What the fake daemon has seen and can be told to do.

@@ -10,6 +10,8 @@
 // Shared by several test binaries over time; not every binary uses every helper.
 #![allow(dead_code)]
 
+mod require;
+
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fs::File;
@@ -30,31 +32,11 @@ pub const PANEL: &str = "panel";
 /// Whether the external programs the end-to-end tests drive are installed.
 /// Missing ones: panic under `VIPANEL_REQUIRE_SERVICES=1`, else print the reason and say no.
 pub fn tools_available() -> bool {
-    let missing: Vec<&str> = [("ssh", "-V"), ("ssh-keygen", "-?")]
-        .into_iter()
-        .filter(|(program, arg)| {
-            Command::new(program)
-                .arg(arg)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_err()
-        })
-        .map(|(program, _)| program)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!(
-        "end-to-end SSH test needs {} (apt-get install openssh-client)",
-        missing.join(" and ")
-    );
-    if std::env::var("VIPANEL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{reason}; VIPANEL_REQUIRE_SERVICES=1 forbids skipping");
-    }
-    eprintln!("skipping: {reason}");
-    false
+    require::programs_available(
+        &[("ssh", "-V"), ("ssh-keygen", "-?")],
+        "end-to-end SSH test",
+        "apt-get install openssh-client",
+    )
 }
 
 /// Whether a program is on PATH (for optional parts of a test, like the `sftp` client).
