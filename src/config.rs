@@ -4,8 +4,10 @@
 //! `DEFAULT_FILE` is the documented default configuration (`vipanel config default` prints it) and
 //! is also the source of truth for which keys exist and what type each has.
 
+mod host;
 mod session;
 
+pub use host::{HostConfig, HostMode, ReloadMethod};
 pub use session::SessionConfig;
 
 use serde::{Deserialize, Serialize};
@@ -96,12 +98,6 @@ pub struct PenaltiesConfig {
     pub max_secs: u64,
     pub max_sources: u32,
     pub exempt: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HostConfig {
-    pub default_php: String,
 }
 
 /// `[audit]`: retention of the audit trail and the suspicious-activity flags.
@@ -267,14 +263,6 @@ impl PenaltiesConfig {
                 Ok(net)
             })
             .collect()
-    }
-}
-
-impl Default for HostConfig {
-    fn default() -> Self {
-        HostConfig {
-            default_php: "8.2".into(),
-        }
     }
 }
 
@@ -498,9 +486,7 @@ impl Config {
                 "use a short name without ':' (it names the panel in authenticator apps)".into(),
             );
         }
-        if crate::domain::PhpVersion::parse(&self.host.default_php).is_err() {
-            return bad("host.default_php", "use MAJOR.MINOR, like 8.2".into());
-        }
+        self.host.validate()?;
         self.audit.validate()?;
         self.session.validate()
     }

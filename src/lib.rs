@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod error;
+pub mod host;
 pub mod local_admin;
 pub mod rpc;
 pub mod secret;

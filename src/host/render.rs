@@ -1,0 +1,1 @@
+//! Rendering the generated files from templates (to be written).
