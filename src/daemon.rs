@@ -85,6 +85,8 @@ pub async fn serve(config: Config) -> Result<()> {
     // Now rather than at the first enrollment: a bad key file is a start-up error (exit 5).
     services.secret_key()?;
     report_bootstrap(&services.bootstrap(&initial_key_source()).await?);
+    // A bad [host] layout (say, a sandbox data dir with spaces) is a start-up error too.
+    services.applier()?;
     // Before listening: a session account that cannot run the binary is a start-up error.
     let session_account = crate::ssh::session_account::prepare(&config.session)?;
     let (host_key, created) = crate::ssh::host_key::load_or_create(&config.host_key_path())?;

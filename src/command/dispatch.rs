@@ -24,6 +24,7 @@ const KEY_COLUMNS: &[&str] = &[
     "automation",
     "last_used_at",
 ];
+const PHP_COLUMNS: &[&str] = &["version", "default", "binary"];
 const SITE_COLUMNS: &[&str] = &[
     "domain", "tenant", "type", "php", "status", "aliases", "server",
 ];
@@ -89,7 +90,16 @@ async fn execute<I: CommandIo>(
         Command::User(cmd) => user(services, actor, cmd, io, format).await,
         Command::Key(cmd) => key(services, actor, cmd, io).await,
         Command::Totp(cmd) => super::second_factor::totp(services, actor, cmd, format).await,
-        Command::Site(cmd) => site(services, actor, cmd, io).await,
+        Command::Site(cmd) => site(services, actor, cmd, io, format).await,
+        Command::Php(PhpCommand::List) => Ok(list(
+            &services.php_list(actor).await?,
+            PHP_COLUMNS,
+            "no PHP-FPM version is installed",
+        )),
+        Command::Host(HostCommand::Reconcile) => {
+            let report = services.host_reconcile(actor).await?;
+            Ok(object(&report))
+        }
         Command::Server(cmd) => server(services, actor, cmd).await,
         Command::Session(cmd) => session(services, actor, cmd, io).await,
         Command::Audit(AuditCommand::List {
@@ -309,6 +319,7 @@ async fn site<I: CommandIo>(
     actor: &Actor,
     cmd: SiteCommand,
     io: &mut I,
+    format: Format,
 ) -> Result<Rendered> {
     match cmd {
         SiteCommand::List { tenant } => {
@@ -358,6 +369,45 @@ async fn site<I: CommandIo>(
             .await?;
             let gone = s.site_delete(actor, &domain, purge).await?;
             Ok(done(format!("deleted site {domain}"), &gone))
+        }
+        SiteCommand::Enable { domain } => Ok(object(
+            &s.site_set_enabled(actor, &DomainName::parse(&domain)?, true)
+                .await?,
+        )),
+        SiteCommand::Disable { domain } => Ok(object(
+            &s.site_set_enabled(actor, &DomainName::parse(&domain)?, false)
+                .await?,
+        )),
+        SiteCommand::Php { domain, version } => {
+            let domain = DomainName::parse(&domain)?;
+            let version = PhpVersion::parse(&version)?;
+            Ok(object(&s.site_set_php(actor, &domain, version).await?))
+        }
+        SiteCommand::Alias(cmd) => {
+            let (domain, name, add) = match cmd {
+                AliasCommand::Add { domain, name } => (domain, name, true),
+                AliasCommand::Remove { domain, name } => (domain, name, false),
+            };
+            let domain = DomainName::parse(&domain)?;
+            let name = DomainName::parse(&name)?;
+            Ok(object(&s.site_alias(actor, &domain, &name, add).await?))
+        }
+        SiteCommand::Apply { domain } => Ok(object(
+            &s.site_apply(actor, &DomainName::parse(&domain)?).await?,
+        )),
+        SiteCommand::Logs {
+            domain,
+            error,
+            lines,
+            follow,
+        } => {
+            let request = super::follow::LogRequest {
+                domain: DomainName::parse(&domain)?,
+                error,
+                lines,
+                follow,
+            };
+            super::follow::site_logs(s, actor, request, io, format).await
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Streaming commands: `audit list --follow`.
+//! Streaming commands: `audit list --follow`, `site logs --follow`.
 //!
 //! A streaming command sends its output through [`CommandIo::stream`] as it comes and runs until
 //! [`CommandIo::stopped`] fires (Ctrl-C in the shell, a `signal` request or the end of the SSH
@@ -58,4 +58,95 @@ fn values(rows: &[AuditEntry]) -> Vec<serde_json::Value> {
     rows.iter()
         .map(|r| serde_json::to_value(r).unwrap_or(serde_json::Value::Null))
         .collect()
+}
+
+/// `site logs`: what to show.
+#[derive(Debug)]
+pub(super) struct LogRequest {
+    pub domain: crate::domain::DomainName,
+    pub error: bool,
+    pub lines: usize,
+    pub follow: bool,
+}
+
+/// `site logs [--follow]`: the last lines of a site's nginx log as text (JSON: an array of
+/// strings; with --follow one `{"line": …}` object a line), then new lines as nginx writes
+/// them, polled every `audit.follow_interval_ms`.
+pub(super) async fn site_logs<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    request: LogRequest,
+    io: &mut I,
+    format: Format,
+) -> Result<Rendered> {
+    let (lines, mut cursor) = s
+        .site_log_tail(actor, &request.domain, request.error, request.lines)
+        .await?;
+    if !request.follow {
+        return Ok(match format {
+            Format::Json => Rendered::Object(serde_json::json!(lines)),
+            _ => Rendered::Text(lines.iter().map(|l| format!("{}\n", visible(l))).collect()),
+        });
+    }
+    let render = |lines: &[String]| -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in lines {
+            match format {
+                Format::Json => {
+                    out.extend(super::output::json_line(&serde_json::json!({"line": line})));
+                }
+                _ => {
+                    out.extend_from_slice(visible(line).as_bytes());
+                    out.push(b'\n');
+                }
+            }
+        }
+        out
+    };
+    io.stream(render(&lines)).await?;
+    let interval = Duration::from_millis(s.config.audit.follow_interval_ms);
+    let mut actor = actor.clone();
+    loop {
+        let stop = tokio::select! {
+            () = io.stopped() => true,
+            () = tokio::time::sleep(interval) => false,
+        };
+        if stop {
+            return Ok(Rendered::Text(String::new()));
+        }
+        actor = s.refresh_actor(&actor).await?;
+        let (lines, next) = s.site_log_next(cursor).await?;
+        cursor = next;
+        if !lines.is_empty() {
+            io.stream(render(&lines)).await?;
+        }
+    }
+}
+
+/// A log line safe for a terminal: visitors write parts of access logs (paths, user agents),
+/// so control characters are shown escaped (`\x1b`), never sent raw.
+fn visible(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string().replace("\\u{", "\\x{"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_lines_never_carry_terminal_controls() {
+        let shown = super::visible("GET /\u{1b}]0;owned\u{7}\u{9b}31m ok\tend");
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\t'),
+            "{shown}"
+        );
+        assert!(shown.contains("ok\tend"));
+        assert!(shown.contains("x{1b}"));
+    }
 }

@@ -137,7 +137,7 @@ pub fn render_error(err: &Error, format: Format) -> Outcome {
     }
 }
 
-fn json_line(value: &Value) -> Vec<u8> {
+pub(super) fn json_line(value: &Value) -> Vec<u8> {
     let text = serde_json::to_string(value).unwrap_or_default();
     // serde_json leaves DEL and the C1 controls (U+0080–U+009F, e.g. CSI) raw, and a terminal
     // may act on them: escape them too, so JSON output never drives the reader's terminal.

@@ -68,6 +68,12 @@ pub enum Command {
     /// Websites (nginx vhosts with PHP-FPM, static files or a reverse proxy).
     #[command(subcommand)]
     Site(SiteCommand),
+    /// PHP-FPM versions installed on the host.
+    #[command(subcommand)]
+    Php(PhpCommand),
+    /// The host itself: rebuilding what the panel manages from its database (admins).
+    #[command(subcommand)]
+    Host(HostCommand),
     /// Servers: the panel host itself is `local`.
     #[command(subcommand)]
     Server(ServerCommand),
@@ -230,23 +236,88 @@ pub enum SiteCommand {
     },
     /// Show one site.
     Show { domain: String },
-    /// Create a site (recorded as pending; applying it to the host comes next).
+    /// Create a site and apply it to the host (nginx, PHP-FPM, its own system user); returns
+    /// when it serves.
     #[command(
         after_help = "Examples:\n  {prefix} site create example.com --php 8.2 --alias www.example.com\n  \
         {prefix} site create docs.example.com --type static\n  \
-        {prefix} site create app.example.com --type proxy --upstream http://127.0.0.1:3000"
+        {prefix} site create app.example.com --type proxy --upstream http://127.0.0.1:3000\n\n\
+        Files go in the site's public/ directory (see `site show`: system_user owns them). If the\n\
+        host rejects the configuration, nothing changes there and the exit status is 8."
     )]
     Create(SiteCreateArgs),
-    /// Delete a site.
-    #[command(visible_alias = "rm")]
+    /// Delete a site: its vhost, PHP-FPM pool and system user; with --purge its files and logs.
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  {prefix} site delete old.example.com --yes\n  \
+        {prefix} site delete old.example.com --purge --yes\n\n\
+        Without --purge the site's home and logs stay on the host, owned by root."
+    )]
     Delete {
         domain: String,
-        /// Also delete the site's files and logs once it has been applied to a host.
+        /// Also delete the site's files (its home), logs and include hooks.
         #[arg(long)]
         purge: bool,
         #[command(flatten)]
         confirm: Confirm,
     },
+    /// Serve a disabled site again.
+    Enable { domain: String },
+    /// Stop serving a site: it answers 503 and its PHP-FPM pool stops; files stay.
+    Disable { domain: String },
+    /// Move a PHP site to another installed PHP version (see `php list`).
+    #[command(after_help = "Example:\n  {prefix} site php example.com 8.2")]
+    Php { domain: String, version: String },
+    /// Other names a site answers to.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Render and apply a site again, e.g. after fixing one of its include hooks.
+    #[command(after_help = "Example:\n  {prefix} site apply example.com\n\n\
+        Include hooks: put your own nginx directives in <nginx_dir>/custom.d/DOMAIN/*.conf on the\n\
+        host; every apply includes them and never changes them.")]
+    Apply { domain: String },
+    /// Show the end of a site's nginx access log (or error log).
+    #[command(
+        after_help = "Examples:\n  {prefix} site logs example.com --lines 50\n  \
+        {prefix} site logs example.com --error --follow"
+    )]
+    Logs {
+        domain: String,
+        /// The error log instead of the access log.
+        #[arg(long)]
+        error: bool,
+        /// How many of the last lines to show.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: usize,
+        /// Keep showing new lines as they are written, until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Let the site answer to another name too.
+    #[command(after_help = "Example:\n  {prefix} site alias add example.com www.example.com")]
+    Add { domain: String, name: String },
+    /// Stop answering to a name.
+    #[command(visible_alias = "rm")]
+    Remove { domain: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhpCommand {
+    /// The PHP-FPM versions installed on the host (new sites take host.default_php).
+    #[command(visible_alias = "ls")]
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Rebuild every site's files from the database, remove managed files and site accounts
+    /// that belong to no site, finish interrupted deletions; reload once. Safe to repeat.
+    #[command(after_help = "Example:\n  {prefix} host reconcile -o json")]
+    Reconcile,
 }
 
 #[derive(Debug, Args)]

@@ -57,7 +57,9 @@ impl SafePath {
 
     /// `root` + this absolute path (sandbox mode re-roots every system path under the data dir).
     pub fn rerooted(&self, root: &SafePath) -> SafePath {
-        if self.0 == "/" {
+        if root.0 == "/" {
+            self.clone()
+        } else if self.0 == "/" {
             root.clone()
         } else {
             SafePath(format!("{}{}", root.0, self.0))

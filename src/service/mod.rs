@@ -20,6 +20,8 @@ mod second_factor;
 mod servers;
 mod sessions;
 mod shell_history;
+mod site_apply;
+mod site_host;
 mod sites;
 mod suspicion;
 mod tenants;
@@ -37,6 +39,8 @@ pub use keys::KeyOptions;
 pub use preflight::DeleteTarget;
 pub use second_factor::CodeCheck;
 pub use sessions::{KillSignal, SessionGuard, SessionRegistry};
+pub use site_apply::{Applier, BatchReport};
+pub use site_host::{PhpInstall, ReconcileReport};
 pub use sites::SiteCreate;
 pub use suspicion::{LOCKOUT_ACTION, network_of};
 pub use users::UserCreate;
@@ -57,6 +61,8 @@ pub struct Services {
     secret_key: Arc<OnceLock<Arc<SecretKey>>>,
     /// The live sessions of this process (see [`SessionRegistry`]).
     pub sessions: SessionRegistry,
+    /// Started on first use (it needs the runtime); the daemon starts it at start.
+    applier: Arc<OnceLock<Applier>>,
 }
 
 impl Services {
@@ -66,7 +72,24 @@ impl Services {
             config,
             secret_key: Arc::new(OnceLock::new()),
             sessions: SessionRegistry::new(),
+            applier: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// This process's host applier (see [`Applier`]); a bad `[host]` layout is exit 5.
+    pub fn applier(&self) -> Result<Applier> {
+        if let Some(applier) = self.applier.get() {
+            return Ok(applier.clone());
+        }
+        let layout = crate::host::HostLayout::from_config(&self.config)?;
+        let host = &self.config.host;
+        let applier = Applier::start(
+            self.db.clone(),
+            layout,
+            std::time::Duration::from_millis(host.coalesce_ms),
+            std::time::Duration::from_millis(host.coalesce_max_ms),
+        );
+        Ok(self.applier.get_or_init(|| applier).clone())
     }
 
     /// The key that seals TOTP secrets (`auth.secret_key_file`, default in the data dir).

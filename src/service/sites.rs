@@ -1,12 +1,30 @@
-//! Sites: `site list|show|create|delete`. Records only for now (status `pending`); applying
-//! them to nginx and PHP-FPM is the host layer's job.
+//! Sites: `site list|show|create|delete|enable|disable|php|alias|apply`.
+//!
+//! Each change is written to the database with its audit row first (the site's `revision`
+//! moves on), then applied to the host through this process's [`super::Applier`] and waited
+//! for: the command returns when the site serves as asked. An apply that fails leaves the
+//! host as it was, records the error on the site (status `error`) and is exit 8 with the
+//! validator's message; the change stays recorded, so fixing the cause and `site apply` (or
+//! `host reconcile`) finishes it. Deleting first marks the site `deleting`, removes it from the
+//! host, then drops the row, so a crash midway is finished by `host reconcile`.
 
 use super::audit::{conflict, record_ok};
 use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, Services, Site};
 use crate::domain::{DomainName, Name, PhpVersion, SiteKind, Upstream};
+
+/// A site being deleted takes no other change: finish the deletion first.
+fn refuse_deleting(row: &SiteRow) -> Result<()> {
+    if row.status == SITE_DELETING {
+        return Err(conflict(format!(
+            "site {} is being deleted: run `site delete {}` again to finish",
+            row.domain, row.domain
+        )));
+    }
+    Ok(())
+}
 use crate::error::{Error, Result};
-use crate::store::{NewSite, SiteRow};
+use crate::store::{NewSite, SITE_DELETING, SiteChange, SiteRow};
 
 /// The status of a site recorded but not yet applied to a host.
 pub const STATUS_PENDING: &str = "pending";
@@ -106,17 +124,20 @@ impl Services {
                 }
             }
             let server_id = tx.ensure_local_server().await?;
-            tx.insert_site(&NewSite {
-                tenant_id,
-                server_id,
-                domain: domain.as_str(),
-                kind: req.kind.as_str(),
-                php_version: php.as_deref(),
-                upstream: upstream.as_deref(),
-                status: STATUS_PENDING,
-                aliases: &aliases,
-            })
-            .await?;
+            let id = tx
+                .insert_site(&NewSite {
+                    tenant_id,
+                    server_id,
+                    domain: domain.as_str(),
+                    kind: req.kind.as_str(),
+                    php_version: php.as_deref(),
+                    upstream: upstream.as_deref(),
+                    status: STATUS_PENDING,
+                    aliases: &aliases,
+                })
+                .await?;
+            let user = self.applier()?.layout.site_user(id)?;
+            tx.set_site_user(id, user.as_str()).await?;
             let detail = format!("tenant={tenant} type={} server={LOCAL_SERVER}", req.kind);
             record_ok(
                 &mut tx,
@@ -128,6 +149,7 @@ impl Services {
             )
             .await?;
             tx.commit().await?;
+            self.apply_sites(&[(id, domain.clone())]).await?;
             self.site_show(actor, &domain).await
         })
         .await
@@ -136,11 +158,193 @@ impl Services {
     /// The PHP version of a new site: `--php`, else the configured default; PHP sites only.
     fn site_php(&self, req: &SiteCreate) -> Result<Option<String>> {
         match (req.kind, req.php) {
-            (SiteKind::Php, Some(v)) => Ok(Some(v.to_string())),
-            (SiteKind::Php, None) => Ok(Some(self.config.host.default_php.clone())),
+            (SiteKind::Php, Some(v)) => {
+                self.require_php(v)?;
+                Ok(Some(v.to_string()))
+            }
+            (SiteKind::Php, None) => {
+                let default = PhpVersion::parse(&self.config.host.default_php)?;
+                self.require_php(default)?;
+                Ok(Some(default.to_string()))
+            }
             (_, Some(_)) => Err(Error::invalid("--php only applies to --type php")),
             (_, None) => Ok(None),
         }
+    }
+
+    /// Applies sites to the host and waits; the first failure is exit 8 with its message.
+    pub(super) async fn apply_sites(&self, sites: &[(i64, DomainName)]) -> Result<()> {
+        let ids = sites.iter().map(|(id, _)| *id).collect();
+        let report = self.applier()?.sites(ids).await?;
+        if let Some(e) = &report.error {
+            return Err(Error::unavailable(format!("cannot apply to the host: {e}")));
+        }
+        for (id, domain) in sites {
+            if let Some(Err(why)) = report.results.get(id) {
+                return Err(Error::unavailable(format!(
+                    "applying site {domain} to the host failed; its previous configuration \
+                     is still in place:\n{why}\nFix the cause, then run `site apply {domain}`."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a change to a site (revision moves on) with its audit row, then applies it.
+    async fn change_site(
+        &self,
+        actor: &Actor,
+        action: &str,
+        domain: &DomainName,
+        detail: impl FnOnce(&SiteRow) -> Result<(SiteChange, String)>,
+        extra: impl AsyncFnOnce(&mut crate::store::Tx, &SiteRow) -> Result<()>,
+    ) -> Result<Site> {
+        self.audited(actor, action, domain.as_str(), async {
+            let row = self.visible_site(actor, domain, Verb::Write).await?;
+            refuse_deleting(&row)?;
+            let (change, detail) = detail(&row)?;
+            let mut tx = self.db.begin().await?;
+            extra(&mut tx, &row).await?;
+            tx.update_site(row.id, &change).await?;
+            record_ok(
+                &mut tx,
+                actor,
+                &row.tenant,
+                action,
+                domain.as_str(),
+                &detail,
+            )
+            .await?;
+            tx.commit().await?;
+            self.apply_sites(&[(row.id, domain.clone())]).await?;
+            self.site_show(actor, domain).await
+        })
+        .await
+    }
+
+    /// `site enable|disable`: a disabled site answers 503 and has no PHP-FPM pool.
+    pub async fn site_set_enabled(
+        &self,
+        actor: &Actor,
+        domain: &DomainName,
+        enabled: bool,
+    ) -> Result<Site> {
+        let action = if enabled {
+            "site.enable"
+        } else {
+            "site.disable"
+        };
+        self.change_site(
+            actor,
+            action,
+            domain,
+            |row| {
+                Ok((
+                    SiteChange {
+                        enabled: Some(enabled),
+                        ..SiteChange::default()
+                    },
+                    format!("tenant={}", row.tenant),
+                ))
+            },
+            async |_, _| Ok(()),
+        )
+        .await
+    }
+
+    /// `site php DOMAIN X.Y`: moves a PHP site to another installed PHP-FPM version.
+    pub async fn site_set_php(
+        &self,
+        actor: &Actor,
+        domain: &DomainName,
+        version: PhpVersion,
+    ) -> Result<Site> {
+        self.require_php(version)?;
+        let version_text = version.to_string();
+        self.change_site(
+            actor,
+            "site.php",
+            domain,
+            |row| {
+                if row.kind != SiteKind::Php.as_str() {
+                    return Err(Error::invalid(format!(
+                        "site {} is a {} site: only php sites have a PHP version",
+                        row.domain, row.kind
+                    )));
+                }
+                Ok((
+                    SiteChange {
+                        php_version: Some(version_text.clone()),
+                        ..SiteChange::default()
+                    },
+                    format!(
+                        "tenant={} php={}->{version_text}",
+                        row.tenant,
+                        row.php_version.as_deref().unwrap_or("-")
+                    ),
+                ))
+            },
+            async |_, _| Ok(()),
+        )
+        .await
+    }
+
+    /// `site alias add|remove DOMAIN NAME`.
+    pub async fn site_alias(
+        &self,
+        actor: &Actor,
+        domain: &DomainName,
+        alias: &DomainName,
+        add: bool,
+    ) -> Result<Site> {
+        let action = if add {
+            "site.alias.add"
+        } else {
+            "site.alias.remove"
+        };
+        self.change_site(
+            actor,
+            action,
+            domain,
+            |row| {
+                if alias == domain {
+                    return Err(Error::invalid(format!(
+                        "alias {alias} is the site's own domain"
+                    )));
+                }
+                Ok((
+                    SiteChange::default(),
+                    format!("tenant={} alias={alias}", row.tenant),
+                ))
+            },
+            async |tx, row| {
+                if add {
+                    if tx.hostname_taken(alias.as_str()).await? {
+                        return Err(conflict(format!("{alias} is already used by a site")));
+                    }
+                    tx.add_site_alias(row.id, alias.as_str()).await
+                } else if tx.remove_site_alias(row.id, alias.as_str()).await? {
+                    Ok(())
+                } else {
+                    Err(Error::not_found(format!(
+                        "site {domain} has no alias {alias}"
+                    )))
+                }
+            },
+        )
+        .await
+    }
+
+    /// `site apply DOMAIN`: renders and applies the site again (after fixing a hook, say).
+    pub async fn site_apply(&self, actor: &Actor, domain: &DomainName) -> Result<Site> {
+        self.change_site(
+            actor,
+            "site.apply",
+            domain,
+            |row| Ok((SiteChange::default(), format!("tenant={}", row.tenant))),
+            async |_, _| Ok(()),
+        )
+        .await
     }
 
     pub async fn site_delete(
@@ -151,6 +355,27 @@ impl Services {
     ) -> Result<Site> {
         self.audited(actor, "site.delete", domain.as_str(), async {
             let row = self.visible_site(actor, domain, Verb::Write).await?;
+            if row.status != SITE_DELETING {
+                let mut tx = self.db.begin().await?;
+                tx.update_site(
+                    row.id,
+                    &SiteChange {
+                        status: Some(SITE_DELETING),
+                        ..SiteChange::default()
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            self.apply_sites(&[(row.id, domain.clone())]).await?;
+            if purge {
+                let layout = self.applier()?.layout;
+                crate::host::purge(&layout, domain).map_err(|e| {
+                    Error::unavailable(format!(
+                        "site {domain} is off the host, but purging its files failed: {e}"
+                    ))
+                })?;
+            }
             let mut tx = self.db.begin().await?;
             tx.delete_site(row.id).await?;
             let detail = format!("tenant={} purge={purge}", row.tenant);

@@ -111,8 +111,17 @@ pub struct Site {
     pub php: Option<String>,
     pub upstream: Option<String>,
     pub aliases: Vec<String>,
+    /// pending (recorded, not applied yet), active, disabled, error, deleting.
     pub status: String,
+    /// Whether the site should serve (`site enable|disable`).
+    pub enabled: bool,
     pub server: String,
+    /// The site's own system account (owns its files, runs its PHP).
+    pub system_user: Option<String>,
+    /// When the host last matched the site.
+    pub applied_at: Option<DateTime<Utc>>,
+    /// Why the last apply failed (status `error`).
+    pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -127,7 +136,11 @@ impl From<SiteRow> for Site {
             upstream: r.upstream,
             aliases: r.aliases,
             status: r.status,
+            enabled: r.enabled,
             server: r.server,
+            system_user: r.system_user,
+            applied_at: r.applied_at,
+            last_error: r.last_error,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

@@ -24,7 +24,7 @@ pub use audit_retention::{AuditPrune, AuditVerdict};
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
 pub use second_factor::{EnrollCodeRow, TotpRow};
 pub use servers::ServerRow;
-pub use sites::{NewSite, SiteRow};
+pub use sites::{ApplyRecord, NewSite, SITE_DELETING, SiteChange, SiteRow};
 pub use tenants::TenantRow;
 pub use users::UserRow;
 

@@ -17,8 +17,30 @@ pub struct SiteRow {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Whether the site should serve (`site enable|disable`).
+    pub enabled: bool,
+    /// The site's own system account, assigned at creation.
+    pub system_user: Option<String>,
+    /// Counts changes to what the site should be.
+    pub revision: i64,
+    /// The revision the host last matched (0: never applied).
+    pub applied_revision: i64,
+    pub applied_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
     #[sqlx(skip)]
     pub aliases: Vec<String>,
+}
+
+/// The status of a site being removed from the host: the row goes once the host no longer has it.
+pub const SITE_DELETING: &str = "deleting";
+
+/// How an apply ended for one site, written back by the applier.
+#[derive(Debug, Clone)]
+pub enum ApplyRecord<'a> {
+    /// The host matches `revision`; the site is now `status` (active or disabled).
+    Applied { revision: i64, status: &'a str },
+    /// The apply failed: status `error`, and why.
+    Failed { error: &'a str },
 }
 
 /// A site to insert.
@@ -34,11 +56,20 @@ pub struct NewSite<'a> {
     pub aliases: &'a [String],
 }
 
+/// A change to a site (`site enable|disable|php`, `site delete`'s first step).
+#[derive(Debug, Clone, Default)]
+pub struct SiteChange {
+    pub enabled: Option<bool>,
+    pub php_version: Option<String>,
+    pub status: Option<&'static str>,
+}
+
 /// The common SELECT of this table group, as a literal for `concat!`.
 macro_rules! select {
     () => {
         "SELECT s.id, s.tenant_id, t.name AS tenant, v.name AS server, s.domain,
-        s.kind, s.php_version, s.upstream, s.status, s.created_at, s.updated_at
+        s.kind, s.php_version, s.upstream, s.status, s.created_at, s.updated_at,
+        s.enabled, s.system_user, s.revision, s.applied_revision, s.applied_at, s.last_error
     FROM sites s JOIN tenants t ON t.id = s.tenant_id JOIN servers v ON v.id = s.server_id"
     };
 }
@@ -77,11 +108,61 @@ impl Db {
         let Some(mut site) = site else {
             return Ok(None);
         };
+        site.aliases = self.site_aliases(site.id).await?;
+        Ok(Some(site))
+    }
+
+    /// Sites by id (those that still exist), with their aliases.
+    pub async fn sites_by_ids(&self, ids: &[i64]) -> Result<Vec<SiteRow>> {
+        let mut sites = Vec::with_capacity(ids.len());
+        for id in ids {
+            let sql = concat!(select!(), " WHERE s.id = $1");
+            let site: Option<SiteRow> =
+                on_db!(self, pool => sqlx::query_as(sql).bind(*id).fetch_optional(pool).await)?;
+            if let Some(mut site) = site {
+                site.aliases = self.site_aliases(site.id).await?;
+                sites.push(site);
+            }
+        }
+        Ok(sites)
+    }
+
+    async fn site_aliases(&self, site_id: i64) -> Result<Vec<String>> {
         let sql = "SELECT site_id, name FROM site_aliases WHERE site_id = $1 ORDER BY name";
         let aliases: Vec<AliasRow> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(site.id).fetch_all(pool).await)?;
-        site.aliases = aliases.into_iter().map(|a| a.name).collect();
-        Ok(Some(site))
+            on_db!(self, pool => sqlx::query_as(sql).bind(site_id).fetch_all(pool).await)?;
+        Ok(aliases.into_iter().map(|a| a.name).collect())
+    }
+
+    /// Writes the outcome of an apply. An `Applied` record never moves `applied_revision`
+    /// backwards, and leaves the status of a site being deleted alone.
+    pub async fn record_site_apply(&self, id: i64, record: &ApplyRecord<'_>) -> Result<()> {
+        let now = super::now();
+        match record {
+            ApplyRecord::Applied { revision, status } => {
+                let sql = "UPDATE sites SET applied_revision = $2, applied_at = $3,
+                               last_error = NULL,
+                               status = CASE WHEN status = 'deleting' THEN status ELSE $4 END
+                           WHERE id = $1 AND applied_revision <= $2";
+                on_db!(self, pool => sqlx::query(sql).bind(id).bind(*revision).bind(now)
+                    .bind(*status).execute(pool).await.map(drop))?;
+            }
+            ApplyRecord::Failed { error } => {
+                let sql = "UPDATE sites SET last_error = $2,
+                               status = CASE WHEN status = 'deleting' THEN status ELSE 'error' END
+                           WHERE id = $1";
+                on_db!(self, pool => sqlx::query(sql).bind(id).bind(*error)
+                    .execute(pool).await.map(drop))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a site whose removal from the host a crash interrupted (`host reconcile`).
+    pub async fn finish_site_deletion(&self, id: i64) -> Result<()> {
+        let sql = "DELETE FROM sites WHERE id = $1 AND status = 'deleting'";
+        on_db!(self, pool => sqlx::query(sql).bind(id).execute(pool).await.map(drop))?;
+        Ok(())
     }
 
     /// Site counts by status for one tenant (or all): `(status, count)`.
@@ -115,6 +196,41 @@ impl Tx {
             on_tx!(self, c => sqlx::query(sql).bind(id).bind(alias).execute(c).await.map(drop))?;
         }
         Ok(id)
+    }
+
+    /// Names the site's system account (assigned right after insert, from its id).
+    pub async fn set_site_user(&mut self, id: i64, user: &str) -> Result<()> {
+        let sql = "UPDATE sites SET system_user = $2 WHERE id = $1";
+        on_tx!(self, c => sqlx::query(sql).bind(id).bind(user).execute(c).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Changes what a site should be; bumps its revision. `None` leaves a field alone.
+    pub async fn update_site(&mut self, id: i64, change: &SiteChange) -> Result<()> {
+        let now = super::now();
+        let sql = "UPDATE sites SET
+                       enabled = COALESCE($2, enabled),
+                       php_version = COALESCE($3, php_version),
+                       status = COALESCE($4, status),
+                       revision = revision + 1, updated_at = $5
+                   WHERE id = $1";
+        on_tx!(self, c => sqlx::query(sql).bind(id).bind(change.enabled).bind(change.php_version.as_deref())
+            .bind(change.status).bind(now).execute(c).await.map(drop))?;
+        Ok(())
+    }
+
+    pub async fn add_site_alias(&mut self, id: i64, name: &str) -> Result<()> {
+        let sql = "INSERT INTO site_aliases (site_id, name) VALUES ($1, $2)";
+        on_tx!(self, c => sqlx::query(sql).bind(id).bind(name).execute(c).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Removes an alias of the site; whether it had it.
+    pub async fn remove_site_alias(&mut self, id: i64, name: &str) -> Result<bool> {
+        let sql = "DELETE FROM site_aliases WHERE site_id = $1 AND name = $2";
+        let n = on_tx!(self, c => sqlx::query(sql).bind(id).bind(name).execute(c).await
+            .map(|r| r.rows_affected()))?;
+        Ok(n > 0)
     }
 
     pub async fn delete_site(&mut self, id: i64) -> Result<u64> {

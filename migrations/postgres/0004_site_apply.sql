@@ -1,0 +1,12 @@
+-- Sites applied to the host (nginx, PHP-FPM, a system user per site).
+-- `revision` counts changes to what a site should be; `applied_revision` is the revision the host
+-- last matched (0 = never applied), so `host reconcile` knows what a crash left behind.
+-- `status`: pending (recorded, not applied yet), active, disabled, error (`last_error` says why),
+-- deleting (being removed from the host; the row goes once the host no longer has it).
+ALTER TABLE sites ADD COLUMN enabled BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE sites ADD COLUMN system_user TEXT;
+ALTER TABLE sites ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE sites ADD COLUMN applied_revision BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sites ADD COLUMN applied_at TIMESTAMPTZ;
+ALTER TABLE sites ADD COLUMN last_error TEXT;
+CREATE INDEX sites_status ON sites(status);
