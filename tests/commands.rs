@@ -27,6 +27,8 @@ impl World {
         let secrets = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.auth.secret_key_file = secrets.path().join("secret.key").display().to_string();
+        // Sites are applied in sandbox mode under the data dir: keep it in the temp dir.
+        config.data_dir = secrets.path().join("data");
         let services = Services::new(db, Arc::new(config));
         services.bootstrap(&InitialKeySource::None).await.unwrap();
         let admin = Actor::local_admin(services.system_tenant_id().await.unwrap());
@@ -267,16 +269,22 @@ async fn json_shapes_are_stable() {
             "upstream",
             "aliases",
             "status",
+            "enabled",
             "server",
+            "system_user",
+            "applied_at",
+            "last_error",
             "created_at",
             "updated_at",
         ] {
             assert!(site.get(field).is_some(), "site field {field}: {site}");
         }
+        // Applied in sandbox mode (the default) before the command returns.
         assert_eq!(
             (site["status"].as_str(), site["php"].as_str()),
-            (Some("pending"), Some("8.3"))
+            (Some("active"), Some("8.3"))
         );
+        assert!(site["applied_at"].is_string(), "{site}");
         assert!(chrono::DateTime::parse_from_rfc3339(site["created_at"].as_str().unwrap()).is_ok());
         let who = w.json(a, "whoami").await;
         let keys: Vec<&str> = who

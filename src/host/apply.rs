@@ -265,6 +265,11 @@ fn stage_globals(
             .map_err(io_err(include.as_path()))?;
     }
     if let Some(root) = &layout.sandbox_root {
+        // What the sandbox's main configuration points nginx -t at.
+        for dir in ["run", "var/log/nginx", "var/lib/nginx"] {
+            let dir = root.as_path().join(dir);
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        }
         let main = render::sandbox_nginx_main(root, &layout.sites_dir);
         touched.nginx |= stage
             .set(layout.nginx_conf.as_path(), Some(&main))

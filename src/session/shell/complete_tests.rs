@@ -47,8 +47,14 @@ fn nouns_verbs_and_shell_words() {
     }
     assert_eq!(offered("si"), ["site"]);
     assert_eq!(offered("s"), ["site", "server", "session"]);
-    assert_eq!(offered("site "), ["list", "show", "create", "delete"]);
-    assert_eq!(offered("site d"), ["delete"]);
+    assert_eq!(
+        offered("site "),
+        [
+            "list", "show", "create", "delete", "enable", "disable", "php", "alias", "apply",
+            "logs"
+        ]
+    );
+    assert_eq!(offered("site d"), ["delete", "disable"]);
     assert_eq!(offered("  site   sh"), ["show"]);
     // An alias walks on like its verb.
     assert_eq!(offered("site ls --t"), ["--tenant"]);
