@@ -22,10 +22,18 @@ pub fn programs_available(programs: &[(&str, &str)], what: &str, install: &str) 
     if missing.is_empty() {
         return true;
     }
-    let reason = format!("{what} needs {} ({install})", missing.join(" and "));
+    cannot_run(&format!(
+        "{what} needs {} ({install})",
+        missing.join(" and ")
+    ));
+    false
+}
+
+/// A test cannot run here, for `reason`: panics under `VIPANEL_REQUIRE_SERVICES=1`, else prints
+/// the reason (the caller then skips).
+pub fn cannot_run(reason: &str) {
     if std::env::var("VIPANEL_REQUIRE_SERVICES").as_deref() == Ok("1") {
         panic!("{reason}; VIPANEL_REQUIRE_SERVICES=1 forbids skipping");
     }
     eprintln!("skipping: {reason}");
-    false
 }
