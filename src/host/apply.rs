@@ -21,7 +21,7 @@ use std::path::Path;
 /// What one site should be on the host.
 #[derive(Debug, Clone)]
 pub enum Desired {
-    Present(SiteSpec),
+    Present(Box<SiteSpec>),
     /// Removed: its vhost and pools go, then its account; its files stay (see `purge`).
     Absent {
         domain: DomainName,
@@ -72,9 +72,20 @@ impl Touched {
     }
 }
 
-/// Applies a batch. With `full`, the batch is every site there is: managed files and site
-/// accounts that belong to none of them are removed too (`host reconcile`).
-pub fn apply(layout: &HostLayout, items: &[Item], full: bool) -> Outcome {
+/// How a batch is applied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// The batch is every site there is: managed files and site accounts that belong to none
+    /// of them are removed too (`host reconcile`).
+    pub full: bool,
+    /// Validate and reload even when no managed file changed (`site apply`: an include hook,
+    /// which is not ours, may have).
+    pub force: bool,
+}
+
+/// Applies a batch.
+pub fn apply(layout: &HostLayout, items: &[Item], mode: Mode) -> Outcome {
+    let full = mode.full;
     let mut outcome = Outcome::default();
     let _lock = match lock(layout) {
         Ok(lock) => lock,
@@ -100,6 +111,18 @@ pub fn apply(layout: &HostLayout, items: &[Item], full: bool) -> Outcome {
         }
     }
     let base = stage.mark();
+    let shared = touched.clone();
+    if mode.force {
+        touched.nginx = true;
+        for item in items {
+            if let Desired::Present(spec) = &item.desired
+                && let SiteBackend::Php { version, .. } = spec.backend
+                && spec.enabled
+            {
+                touched.php.insert(version);
+            }
+        }
+    }
 
     // Accounts and directories first: PHP-FPM's check needs the pool's user to exist.
     let mut created: Vec<(i64, AccountName)> = Vec::new();
@@ -131,7 +154,7 @@ pub fn apply(layout: &HostLayout, items: &[Item], full: bool) -> Outcome {
             }
         }
     }
-    let validated = staged_ok && validate(layout, &stage, &all).is_ok();
+    let validated = staged_ok && validate(layout, &all).is_ok();
     if validated {
         kept = ready
             .iter()
@@ -149,7 +172,7 @@ pub fn apply(layout: &HostLayout, items: &[Item], full: bool) -> Outcome {
             let result = stage_item(layout, &item.desired, &mut stage).and_then(|t| {
                 let mut with = touched.clone();
                 with.merge(&t);
-                validate(layout, &stage, &with).map(|()| with)
+                validate(layout, &with).map(|()| with)
             });
             match result {
                 Ok(with) => {
@@ -165,10 +188,21 @@ pub fn apply(layout: &HostLayout, items: &[Item], full: bool) -> Outcome {
             }
         }
     }
+    // Without a site kept, only the shared files (and removed orphans) may have changed: they
+    // alone decide whether to reload, and go back too if they do not validate.
+    if kept.is_empty() {
+        touched = shared;
+        if (touched.nginx || !touched.php.is_empty()) && validate(layout, &touched).is_err() {
+            if let Err(e) = stage.rollback_to(Mark::default()) {
+                tracing::error!("{e}");
+            }
+            touched = Touched::default();
+        }
+    }
 
     // Reload each master once, PHP-FPM first so the sockets exist when nginx points at them.
     let mut reload_error: Option<String> = None;
-    if layout.is_system() && !stage.is_empty() {
+    if layout.is_system() {
         for version in &touched.php {
             let sockets = sockets_of(&kept, *version);
             match masters::reload_php_fpm(layout, *version, &sockets) {
@@ -189,18 +223,18 @@ pub fn apply(layout: &HostLayout, items: &[Item], full: bool) -> Outcome {
         if reload_error.is_some() {
             break;
         }
-        if let Desired::Absent { domain, user } = &item.desired {
-            if let Err(e) = retire(layout, domain, user.as_ref()) {
-                failed.push((item.key, e));
-            }
+        if let Desired::Absent { domain, user } = &item.desired
+            && let Err(e) = retire(layout, domain, user.as_ref())
+        {
+            failed.push((item.key, e));
         }
     }
     // A site that failed gives back the account this apply made for it.
     for (key, user) in &created {
-        if failed.iter().any(|(k, _)| k == key) {
-            if let Err(e) = accounts::remove_user(user, &layout.nginx_user, layout.timeout) {
-                tracing::warn!("could not remove the account {user} of a failed apply: {e}");
-            }
+        if failed.iter().any(|(k, _)| k == key)
+            && let Err(e) = accounts::remove_user(user, &layout.nginx_user, layout.timeout)
+        {
+            tracing::warn!("could not remove the account {user} of a failed apply: {e}");
         }
     }
 
@@ -419,10 +453,7 @@ fn stage_item(
 
 /// Validates what changed: nginx's configuration, and each touched PHP version's (system mode,
 /// installed versions; sandbox pools name accounts that do not exist).
-fn validate(layout: &HostLayout, stage: &Stage, touched: &Touched) -> Result<(), String> {
-    if stage.is_empty() {
-        return Ok(());
-    }
+fn validate(layout: &HostLayout, touched: &Touched) -> Result<(), String> {
     let nginx_installed = layout.nginx_binary.exists();
     if touched.nginx {
         if nginx_installed {

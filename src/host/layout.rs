@@ -276,8 +276,10 @@ mod tests {
 
     #[test]
     fn sandbox_reroots_every_path_but_the_binaries() {
-        let mut config = Config::default();
-        config.data_dir = PathBuf::from("/var/lib/vp");
+        let config = Config {
+            data_dir: PathBuf::from("/var/lib/vp"),
+            ..Config::default()
+        };
         let layout = HostLayout::from_config(&config).unwrap();
         assert_eq!(layout.web_root.as_str(), "/var/lib/vp/host/srv/vipanel");
         assert_eq!(

@@ -56,10 +56,6 @@ impl Stage {
         self.changes.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
-
     /// Puts back every file changed after `mark`, newest change first. Errors are collected:
     /// a file that cannot be restored is named, the others are still restored.
     pub fn rollback_to(&mut self, mark: Mark) -> Result<(), String> {
@@ -154,6 +150,6 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(NEW_SUFFIX))
             .collect();
         assert!(strays.is_empty());
-        assert!(stage.is_empty());
+        assert_eq!(stage.len(), 0);
     }
 }

@@ -27,8 +27,9 @@ pub const STATUS_DISABLED: &str = "disabled";
 /// What a request asks for.
 #[derive(Debug, Clone)]
 enum Job {
-    /// These sites (by id), as the database has them when the batch runs.
-    Sites(Vec<i64>),
+    /// These sites (by id), as the database has them when the batch runs; `force` validates
+    /// and reloads even when no managed file changed.
+    Sites { ids: Vec<i64>, force: bool },
     /// Every site, and remove what belongs to none (`host reconcile`).
     Reconcile,
 }
@@ -77,9 +78,10 @@ impl Applier {
         Applier { tx, layout }
     }
 
-    /// Applies these sites and waits for the outcome.
-    pub async fn sites(&self, ids: Vec<i64>) -> Result<Arc<BatchReport>> {
-        self.ask(Job::Sites(ids)).await
+    /// Applies these sites and waits for the outcome; `force` validates and reloads even when
+    /// no managed file changed (`site apply`, after an include hook changed).
+    pub async fn sites(&self, ids: Vec<i64>, force: bool) -> Result<Arc<BatchReport>> {
+        self.ask(Job::Sites { ids, force }).await
     }
 
     /// Rebuilds every site from the database and waits for the outcome.
@@ -118,24 +120,35 @@ async fn run(
                 () = tokio::time::sleep_until(quiet) => break,
             }
         }
-        let full = batch.iter().any(|r| matches!(r.job, Job::Reconcile));
+        let mode = host::Mode {
+            full: batch.iter().any(|r| matches!(r.job, Job::Reconcile)),
+            force: batch
+                .iter()
+                .any(|r| matches!(r.job, Job::Sites { force: true, .. })),
+        };
         let mut ids: Vec<i64> = batch
             .iter()
             .flat_map(|r| match &r.job {
-                Job::Sites(ids) => ids.clone(),
+                Job::Sites { ids, .. } => ids.clone(),
                 Job::Reconcile => Vec::new(),
             })
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let report = Arc::new(run_batch(&db, &layout, full, &ids).await);
+        let report = Arc::new(run_batch(&db, &layout, mode, &ids).await);
         for request in batch {
             let _ = request.reply.send(report.clone());
         }
     }
 }
 
-async fn run_batch(db: &Db, layout: &Arc<HostLayout>, full: bool, ids: &[i64]) -> BatchReport {
+async fn run_batch(
+    db: &Db,
+    layout: &Arc<HostLayout>,
+    mode: host::Mode,
+    ids: &[i64],
+) -> BatchReport {
+    let full = mode.full;
     let rows = if full {
         db.sites(None).await
     } else {
@@ -169,7 +182,7 @@ async fn run_batch(db: &Db, layout: &Arc<HostLayout>, full: bool, ids: &[i64]) -
     let started = std::time::Instant::now();
     let layout_for_task = layout.clone();
     let outcome =
-        tokio::task::spawn_blocking(move || host::apply(&layout_for_task, &items, full)).await;
+        tokio::task::spawn_blocking(move || host::apply(&layout_for_task, &items, mode)).await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -262,5 +275,5 @@ fn desired(layout: &HostLayout, row: &SiteRow) -> Result<Desired> {
         enabled: row.enabled,
         user,
     })?;
-    Ok(Desired::Present(spec))
+    Ok(Desired::Present(Box::new(spec)))
 }

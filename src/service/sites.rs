@@ -149,7 +149,7 @@ impl Services {
             )
             .await?;
             tx.commit().await?;
-            self.apply_sites(&[(id, domain.clone())]).await?;
+            self.apply_sites(&[(id, domain.clone())], false).await?;
             self.site_show(actor, &domain).await
         })
         .await
@@ -173,9 +173,9 @@ impl Services {
     }
 
     /// Applies sites to the host and waits; the first failure is exit 8 with its message.
-    pub(super) async fn apply_sites(&self, sites: &[(i64, DomainName)]) -> Result<()> {
+    pub(super) async fn apply_sites(&self, sites: &[(i64, DomainName)], force: bool) -> Result<()> {
         let ids = sites.iter().map(|(id, _)| *id).collect();
-        let report = self.applier()?.sites(ids).await?;
+        let report = self.applier()?.sites(ids, force).await?;
         if let Some(e) = &report.error {
             return Err(Error::unavailable(format!("cannot apply to the host: {e}")));
         }
@@ -216,7 +216,8 @@ impl Services {
             )
             .await?;
             tx.commit().await?;
-            self.apply_sites(&[(row.id, domain.clone())]).await?;
+            self.apply_sites(&[(row.id, domain.clone())], action == "site.apply")
+                .await?;
             self.site_show(actor, domain).await
         })
         .await
@@ -367,7 +368,7 @@ impl Services {
                 .await?;
                 tx.commit().await?;
             }
-            self.apply_sites(&[(row.id, domain.clone())]).await?;
+            self.apply_sites(&[(row.id, domain.clone())], false).await?;
             if purge {
                 let layout = self.applier()?.layout;
                 crate::host::purge(&layout, domain).map_err(|e| {
