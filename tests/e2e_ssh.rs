@@ -90,7 +90,11 @@ const SITE_FIELDS: &[&str] = &[
     "upstream",
     "aliases",
     "status",
+    "enabled",
     "server",
+    "system_user",
+    "applied_at",
+    "last_error",
     "created_at",
     "updated_at",
 ];
@@ -1123,7 +1127,7 @@ fn json_output_of_every_list_and_show_command_parses() {
         site["aliases"],
         serde_json::json!(["a.shop.acme.test", "www.shop.acme.test"])
     );
-    assert_eq!(site["status"], "pending");
+    assert_eq!(site["status"], "active");
     assert_eq!(site["server"], "local");
     assert_time(&site, "updated_at");
 
@@ -1163,7 +1167,7 @@ fn json_output_of_every_list_and_show_command_parses() {
     ] {
         assert_eq!(dash[field], want, "{field}: {dash}");
     }
-    assert_eq!(dash["sites_by_status"], serde_json::json!({"pending": 2}));
+    assert_eq!(dash["sites_by_status"], serde_json::json!({"active": 2}));
     let me = d.ssh_json(a, &["whoami"]);
     assert_fields(&me, WHOAMI_FIELDS);
     let version = d.ssh_json(a, &["version"]);
