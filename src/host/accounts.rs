@@ -8,7 +8,8 @@ use super::process::run_ok;
 use super::spec::{AccountName, SafePath, SiteSpec};
 use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, chown, lchown};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, lchown};
 use std::path::Path;
 use std::time::Duration;
 
@@ -125,47 +126,72 @@ pub fn ensure_dirs(site: &SiteSpec, owner: Option<Ids>) -> io::Result<()> {
         (site.document_root.as_path(), 0o750),
         (site.tmp_dir.as_path(), 0o700),
     ] {
-        make_dir(dir, mode)?;
-        if let Some(ids) = owner {
-            chown(dir, Some(ids.uid), Some(ids.gid))?;
-        }
+        secure_dir(dir, mode, owner)?;
     }
     if let (true, Some(ids)) = (adopting, owner) {
         chown_tree(home, Some(ids))?;
     }
     if let Some(log_dir) = site.access_log.as_path().parent() {
-        make_dir(log_dir, 0o750)?;
+        secure_dir(log_dir, 0o750, None)?;
     }
     // The operator's hooks are nginx configuration: root's, never the site's.
-    make_dir(site.hooks_dir.as_path(), 0o755)?;
+    secure_dir(site.hooks_dir.as_path(), 0o755, None)?;
     let public = site.document_root.as_path();
     if fs::read_dir(public)?.next().is_none() {
-        let page = public.join("index.html");
-        fs::write(&page, placeholder(site))?;
-        fs::set_permissions(&page, fs::Permissions::from_mode(0o640))?;
-        if let Some(ids) = owner {
-            lchown(&page, Some(ids.uid), Some(ids.gid))?;
-        }
+        write_placeholder(&public.join("index.html"), site, owner)?;
     }
     Ok(())
 }
 
-fn make_dir(dir: &Path, mode: u32) -> io::Result<()> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(io::Error::other(format!(
-                "{} is a symbolic link; vipanel refuses to manage it",
-                dir.display()
-            )));
-        }
-        Ok(_) => {}
-        Err(_) => fs::create_dir_all(dir)?,
+/// Creates a directory when missing, then sets its mode and owner through a handle opened
+/// without following a symbolic link: the site's account controls the entries of its home, and
+/// a `public` swapped for a link to `/etc` must fail here, not hand `/etc` to the site.
+/// `owner` `None` leaves the owner as created (root, or whoever runs a sandbox).
+fn secure_dir(dir: &Path, mode: u32, owner: Option<Ids>) -> io::Result<()> {
+    if fs::symlink_metadata(dir).is_err() {
+        fs::create_dir_all(dir)?;
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+    let handle = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|e| {
+            io::Error::other(format!(
+                "{} is not a plain directory ({e}); vipanel refuses to manage it",
+                dir.display()
+            ))
+        })?;
+    handle.set_permissions(fs::Permissions::from_mode(mode))?;
+    if let Some(ids) = owner {
+        std::os::unix::fs::fchown(&handle, Some(ids.uid), Some(ids.gid))?;
+    }
+    Ok(())
+}
+
+/// The placeholder page of a new site, created only if no such file (or link) exists.
+fn write_placeholder(page: &Path, site: &SiteSpec, owner: Option<Ids>) -> io::Result<()> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(page);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    file.write_all(placeholder(site).as_bytes())?;
+    if let Some(ids) = owner {
+        std::os::unix::fs::fchown(&file, Some(ids.uid), Some(ids.gid))?;
+    }
+    Ok(())
 }
 
 /// Changes the owner of everything under `root` without following symbolic links; `None`
-/// hands it to root (what a deleted site's kept files become).
+/// hands it to root (what a deleted site's kept files become). Runs only while no process of
+/// the site's account can change the tree: after its account (and pool) are gone, or before a
+/// new account has run anything.
 pub fn chown_tree(root: &Path, owner: Option<Ids>) -> io::Result<()> {
     let (uid, gid) = owner.map_or((0, 0), |ids| (ids.uid, ids.gid));
     let meta = match fs::symlink_metadata(root) {
@@ -196,4 +222,55 @@ fn placeholder(site: &SiteSpec) -> String {
          <p>{domain} is served by vipanel. Upload your site to replace this page.</p>\n",
         domain = site.domain
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_swapped_for_a_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        fs::create_dir(&target).unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o711)).unwrap();
+        let public = dir.path().join("public");
+        std::os::unix::fs::symlink(&target, &public).unwrap();
+        let err = secure_dir(&public, 0o750, None).unwrap_err();
+        assert!(err.to_string().contains("refuses"), "{err}");
+        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o711, "the link's target keeps its mode");
+
+        let plain = dir.path().join("plain");
+        secure_dir(&plain, 0o750, None).unwrap();
+        assert_eq!(
+            fs::metadata(&plain).unwrap().permissions().mode() & 0o777,
+            0o750
+        );
+    }
+
+    #[test]
+    fn the_placeholder_never_follows_a_link_or_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        let page = dir.path().join("index.html");
+        std::os::unix::fs::symlink(&victim, &page).unwrap();
+        let layout = crate::host::HostLayout::from_config(&crate::config::Config {
+            data_dir: dir.path().join("data"),
+            ..crate::config::Config::default()
+        })
+        .unwrap();
+        let spec = layout
+            .site_spec(&crate::host::SiteInput {
+                domain: crate::domain::DomainName::parse("a.example").unwrap(),
+                aliases: Vec::new(),
+                backend: crate::host::Backend::Static,
+                enabled: true,
+                user: AccountName::parse("vpsite1").unwrap(),
+            })
+            .unwrap();
+        write_placeholder(&page, &spec, None).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+    }
 }
