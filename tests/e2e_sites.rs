@@ -748,3 +748,42 @@ fn php_versions_logs_and_reconcile() {
     let page = t.fetch("alpha.example", "/", 200);
     assert!(page.body.contains("alpha.example"), "{page:?}");
 }
+
+/// What a crash leaves behind, repaired by `host reconcile`: a change recorded but never applied
+/// (the process died before its apply), and a deletion that died after marking the site.
+#[test]
+fn reconcile_finishes_what_a_crash_interrupted() {
+    let Some(t) = Sites::start() else { return };
+    t.ok(&["site", "create", "alpha.example", "--type", "static"]);
+    t.ok(&["site", "create", "beta.example"]);
+    let beta_user = t.show("beta.example")["system_user"]
+        .as_str()
+        .expect("beta's account")
+        .to_owned();
+    // As if `site disable alpha.example` had committed and the daemon died before applying it,
+    // and `site delete beta.example` had died right after marking the site.
+    t.d.raw_sql(&[
+        "UPDATE sites SET enabled = FALSE, revision = revision + 1 WHERE domain = 'alpha.example'",
+        "UPDATE sites SET status = 'deleting' WHERE domain = 'beta.example'",
+    ])
+    .expect("simulate the crash");
+    t.fetch("alpha.example", "/", 200);
+    t.fetch("beta.example", "/", 200);
+
+    let report = t.json(&["host", "reconcile"]);
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["deletions_finished"],
+        serde_json::json!(["beta.example"]),
+        "{report}"
+    );
+    t.fetch("alpha.example", "/", 503);
+    assert_status(&t.show("alpha.example"), "disabled");
+    t.fetch("beta.example", "/", 404);
+    t.run(&["site", "show", "beta.example"]).expect(3);
+    assert!(!t.bed.vhost_path("beta.example").exists());
+    assert!(!t.bed.pool_path("beta.example").exists());
+    assert!(!account_exists(&beta_user), "beta's account is gone");
+    let again = t.json(&["host", "reconcile"]);
+    assert_eq!(again["changed"], 0, "{again}");
+}
