@@ -4,7 +4,9 @@
 mod db_support;
 
 use vipanel::error::ErrorKind;
-use vipanel::store::{AuditFilter, AuditPrune, Db, NewAudit, NewKey, NewSite};
+use vipanel::store::{
+    ApplyRecord, AuditFilter, AuditPrune, Db, NewAudit, NewKey, NewSite, SITE_DELETING, SiteChange,
+};
 
 const ED_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9";
 
@@ -767,6 +769,134 @@ async fn shell_history_keeps_the_newest_lines_per_user() {
         tx.delete_user(bob).await.unwrap();
         tx.commit().await.unwrap();
         assert!(db.shell_history(bob, 10).await.unwrap().is_empty());
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn site_changes_and_apply_records() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (acme, _) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let mut tx = db.begin().await.unwrap();
+        let local = tx.ensure_local_server().await.unwrap();
+        let id = tx
+            .insert_site(&NewSite {
+                tenant_id: acme,
+                server_id: local,
+                domain: "example.com",
+                kind: "php",
+                php_version: Some("8.2"),
+                upstream: None,
+                status: "pending",
+                aliases: &[],
+            })
+            .await
+            .unwrap();
+        tx.set_site_user(id, "vpsite1").await.unwrap();
+        tx.commit().await.unwrap();
+        let fresh = db.sites_by_ids(&[id, id + 1000]).await.unwrap();
+        assert_eq!(fresh.len(), 1, "{}: a missing id is skipped", t.name);
+        let site = &fresh[0];
+        assert_eq!(
+            (site.enabled, site.revision, site.applied_revision),
+            (true, 1, 0),
+            "{}",
+            t.name
+        );
+        assert_eq!(site.system_user.as_deref(), Some("vpsite1"));
+        assert!(site.applied_at.is_none() && site.last_error.is_none());
+
+        // A change moves the revision on; an apply records it.
+        let mut tx = db.begin().await.unwrap();
+        tx.update_site(
+            id,
+            &SiteChange {
+                enabled: Some(false),
+                php_version: Some("8.3".into()),
+                ..SiteChange::default()
+            },
+        )
+        .await
+        .unwrap();
+        tx.add_site_alias(id, "www.example.com").await.unwrap();
+        assert!(!tx.remove_site_alias(id, "nope.example.com").await.unwrap());
+        tx.commit().await.unwrap();
+        let site = db.site_by_domain("example.com").await.unwrap().unwrap();
+        assert_eq!(
+            (site.enabled, site.php_version.as_deref(), site.revision),
+            (false, Some("8.3"), 2),
+            "{}",
+            t.name
+        );
+        assert_eq!(site.aliases, vec!["www.example.com"]);
+        db.record_site_apply(
+            id,
+            &ApplyRecord::Failed {
+                error: "nginx: [emerg] x",
+            },
+        )
+        .await
+        .unwrap();
+        let site = db.site_by_domain("example.com").await.unwrap().unwrap();
+        assert_eq!(
+            (site.status.as_str(), site.last_error.as_deref()),
+            ("error", Some("nginx: [emerg] x"))
+        );
+        db.record_site_apply(
+            id,
+            &ApplyRecord::Applied {
+                revision: 2,
+                status: "disabled",
+            },
+        )
+        .await
+        .unwrap();
+        // An older apply finishing late never moves the applied revision back.
+        db.record_site_apply(
+            id,
+            &ApplyRecord::Applied {
+                revision: 1,
+                status: "active",
+            },
+        )
+        .await
+        .unwrap();
+        let site = db.site_by_domain("example.com").await.unwrap().unwrap();
+        assert_eq!(
+            (site.status.as_str(), site.applied_revision, site.last_error),
+            ("disabled", 2, None),
+            "{}",
+            t.name
+        );
+        assert!(site.applied_at.is_some());
+
+        // Deleting: the status stays `deleting` whatever an apply records, until the row goes.
+        let mut tx = db.begin().await.unwrap();
+        assert!(tx.remove_site_alias(id, "www.example.com").await.unwrap());
+        tx.update_site(
+            id,
+            &SiteChange {
+                status: Some(SITE_DELETING),
+                ..SiteChange::default()
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        db.record_site_apply(
+            id,
+            &ApplyRecord::Applied {
+                revision: 3,
+                status: "active",
+            },
+        )
+        .await
+        .unwrap();
+        let site = db.site_by_domain("example.com").await.unwrap().unwrap();
+        assert_eq!(site.status, SITE_DELETING, "{}", t.name);
+        db.finish_site_deletion(id).await.unwrap();
+        assert!(db.site_by_domain("example.com").await.unwrap().is_none());
         t.finish().await;
     }
 }
