@@ -1118,3 +1118,115 @@ async fn audit_follow_streams_new_rows_within_the_actors_scope() {
         t.finish().await;
     }
 }
+
+/// The site verbs as each role, applied in sandbox mode (the default) under the data dir.
+#[tokio::test]
+async fn site_verbs_follow_roles_and_reach_the_sandbox() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let olive = w.actor("olive").await;
+        let oscar = w.actor("oscar").await;
+        let vera = w.actor("vera").await;
+        let bert = w.actor("bert").await;
+        let site = w.json(&olive, "site create shop.acme.example").await;
+        assert_eq!(site["status"], "active", "{}", t.name);
+
+        // Viewers read, operators and owners change, other tenants see nothing.
+        assert_eq!(w.run(&vera, "site disable shop.acme.example").await.exit, 6);
+        assert_eq!(w.run(&bert, "site disable shop.acme.example").await.exit, 3);
+        let off = w.json(&oscar, "site disable shop.acme.example").await;
+        assert_eq!(
+            (off["status"].as_str(), off["enabled"].as_bool()),
+            (Some("disabled"), Some(false))
+        );
+        let on = w.json(&oscar, "site enable shop.acme.example").await;
+        assert_eq!(on["status"], "active");
+
+        // Aliases: taken names are 4, a name the site does not have is 3, bad names 5.
+        let with = w
+            .json(
+                &olive,
+                "site alias add shop.acme.example www.shop.acme.example",
+            )
+            .await;
+        assert_eq!(
+            with["aliases"],
+            serde_json::json!(["www.shop.acme.example"])
+        );
+        let taken = w
+            .run(&olive, "site alias add shop.acme.example beta.example")
+            .await;
+        assert_eq!(taken.exit, 4, "{}", taken.stderr_text());
+        assert_eq!(
+            w.run(
+                &olive,
+                "site alias remove shop.acme.example nope.acme.example"
+            )
+            .await
+            .exit,
+            3
+        );
+        assert_eq!(
+            w.run(&olive, "site alias add shop.acme.example 'a;b.example'")
+                .await
+                .exit,
+            5
+        );
+
+        // PHP versions: any valid one in a sandbox; only PHP sites have one.
+        let moved = w.json(&olive, "site php shop.acme.example 8.3").await;
+        assert_eq!(moved["php"], "8.3");
+        w.json(&olive, "site create docs.acme.example --type static")
+            .await;
+        let static_php = w.run(&olive, "site php docs.acme.example 8.3").await;
+        assert_eq!(static_php.exit, 5, "{}", static_php.stderr_text());
+
+        // The sandbox holds what system mode would write.
+        let data = w.services.config.data_dir.clone();
+        let vhost = std::fs::read_to_string(
+            data.join("host/etc/nginx/vipanel/sites/shop.acme.example.conf"),
+        )
+        .expect("the vhost in the sandbox");
+        assert!(
+            vhost.contains("server_name shop.acme.example www.shop.acme.example;"),
+            "{vhost}"
+        );
+        let pool = data.join("host/etc/php/8.3/fpm/pool.d/vipanel-shop.acme.example.conf");
+        assert!(pool.exists(), "the pool moved to 8.3");
+        assert!(
+            !data
+                .join("host/etc/php/8.2/fpm/pool.d/vipanel-shop.acme.example.conf")
+                .exists(),
+            "and left 8.2"
+        );
+
+        // apply, logs, php list for everyone who reads the site; reconcile for admins only.
+        assert_eq!(
+            w.json(&oscar, "site apply shop.acme.example").await["status"],
+            "active"
+        );
+        assert_eq!(
+            w.json(&vera, "site logs shop.acme.example").await,
+            serde_json::json!([])
+        );
+        assert_eq!(w.run(&vera, "php list").await.exit, 0);
+        assert_eq!(w.run(&olive, "host reconcile").await.exit, 6);
+        let report = w.json(&w.admin, "host reconcile").await;
+        assert_eq!(
+            (report["sites"].as_u64(), report["changed"].as_u64()),
+            (Some(3), Some(0)),
+            "{report}"
+        );
+
+        // Delete with purge: files gone from the sandbox too.
+        w.json(&olive, "site delete shop.acme.example --purge --yes")
+            .await;
+        assert!(!data.join("host/srv/vipanel/shop.acme.example").exists());
+        assert!(
+            !data
+                .join("host/etc/nginx/vipanel/sites/shop.acme.example.conf")
+                .exists()
+        );
+        t.finish().await;
+    }
+}

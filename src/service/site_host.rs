@@ -271,3 +271,35 @@ fn next_lines(mut cursor: LogCursor) -> Result<(Vec<String>, LogCursor)> {
     cursor.partial = buf[complete..].to_vec();
     Ok((lines, cursor))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn tail_and_follow_show_complete_lines_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let (lines, cursor) = tail(path.clone(), 5).unwrap();
+        assert!(lines.is_empty(), "no log yet");
+        std::fs::write(&path, "one\ntwo\nthree\nhalf").unwrap();
+        let (lines, cursor) = next_lines(cursor).unwrap();
+        assert_eq!(lines, ["one", "two", "three"]);
+        let (lines, cursor) = next_lines(cursor).unwrap();
+        assert!(lines.is_empty(), "a half-written line waits");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b" done\nfour\n").unwrap();
+        let (lines, cursor) = next_lines(cursor).unwrap();
+        assert_eq!(lines, ["half done", "four"]);
+        let (last, _) = tail(path.clone(), 2).unwrap();
+        assert_eq!(last, ["half done", "four"]);
+        // Rotated (truncated and written again): read from the start.
+        std::fs::write(&path, "fresh\n").unwrap();
+        let (lines, _) = next_lines(cursor).unwrap();
+        assert_eq!(lines, ["fresh"]);
+    }
+}
