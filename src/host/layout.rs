@@ -265,6 +265,12 @@ pub enum Backend {
     Proxy(Upstream),
 }
 
+/// Whether this process runs as root (the owner of `/proc/self` is its effective user).
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 /// The data dir as an absolute path without `.` components (`./var` is the default).
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())

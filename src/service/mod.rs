@@ -82,6 +82,12 @@ impl Services {
             return Ok(applier.clone());
         }
         let layout = crate::host::HostLayout::from_config(&self.config)?;
+        if layout.is_system() && !crate::host::layout::running_as_root() {
+            return Err(crate::error::Error::invalid(
+                "host.mode = \"system\" writes nginx and PHP-FPM configuration and creates a \
+                 system account per site: run vipanel as root, or use host.mode = \"sandbox\"",
+            ));
+        }
         let host = &self.config.host;
         let applier = Applier::start(
             self.db.clone(),
