@@ -31,17 +31,8 @@ pub(super) async fn audit<I: CommandIo>(
     let mut out = RowStream::new(format, AUDIT_COLUMNS);
     // Sent even when empty (the table header): a caller that cannot stream refuses here.
     io.stream(out.render(&values(&rows))).await?;
-    let interval = Duration::from_millis(s.config.audit.follow_interval_ms);
     let mut actor = actor.clone();
-    loop {
-        let stop = tokio::select! {
-            () = io.stopped() => true,
-            () = tokio::time::sleep(interval) => false,
-        };
-        if stop {
-            return Ok(Rendered::Text(String::new()));
-        }
-        actor = s.refresh_actor(&actor).await?;
+    while next_poll(s, io, &mut actor).await? {
         loop {
             let rows = s.audit_follow_next(&actor, &query, after, BATCH).await?;
             let Some(last) = rows.last() else { break };
@@ -52,6 +43,22 @@ pub(super) async fn audit<I: CommandIo>(
             }
         }
     }
+    Ok(Rendered::Text(String::new()))
+}
+
+/// Waits one `audit.follow_interval_ms`; `false` once the caller wants the stream to stop.
+/// Before every poll the actor is re-read, so a stream of a user locked meanwhile ends (exit 7).
+async fn next_poll<I: CommandIo>(s: &Services, io: &mut I, actor: &mut Actor) -> Result<bool> {
+    let interval = Duration::from_millis(s.config.audit.follow_interval_ms);
+    let stop = tokio::select! {
+        () = io.stopped() => true,
+        () = tokio::time::sleep(interval) => false,
+    };
+    if stop {
+        return Ok(false);
+    }
+    *actor = s.refresh_actor(actor).await?;
+    Ok(true)
 }
 
 fn values(rows: &[AuditEntry]) -> Vec<serde_json::Value> {
@@ -104,23 +111,15 @@ pub(super) async fn site_logs<I: CommandIo>(
         out
     };
     io.stream(render(&lines)).await?;
-    let interval = Duration::from_millis(s.config.audit.follow_interval_ms);
     let mut actor = actor.clone();
-    loop {
-        let stop = tokio::select! {
-            () = io.stopped() => true,
-            () = tokio::time::sleep(interval) => false,
-        };
-        if stop {
-            return Ok(Rendered::Text(String::new()));
-        }
-        actor = s.refresh_actor(&actor).await?;
+    while next_poll(s, io, &mut actor).await? {
         let (lines, next) = s.site_log_next(cursor).await?;
         cursor = next;
         if !lines.is_empty() {
             io.stream(render(&lines)).await?;
         }
     }
+    Ok(Rendered::Text(String::new()))
 }
 
 /// A log line safe for a terminal: visitors write parts of access logs (paths, user agents),

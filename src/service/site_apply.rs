@@ -46,15 +46,22 @@ pub struct BatchReport {
     pub results: HashMap<i64, std::result::Result<(), String>>,
     /// Sites in the batch.
     pub sites: usize,
-    /// Files written or removed.
+    pub host: HostChanges,
+    /// Set when the batch could not run at all (database error).
+    pub error: Option<String>,
+}
+
+/// What a batch changed on the host (part of `host reconcile`'s answer).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct HostChanges {
+    /// Files written or removed (0: the host already matched the database).
     pub changed: usize,
     pub nginx_reloaded: bool,
     pub php_reloaded: Vec<String>,
+    /// Managed files and site accounts that belonged to no site, removed.
     pub orphans_removed: Vec<String>,
-    /// Sites whose interrupted deletion a reconcile finished.
+    /// Sites whose interrupted deletion was finished.
     pub deletions_finished: Vec<String>,
-    /// Set when the batch could not run at all (database error).
-    pub error: Option<String>,
 }
 
 /// A handle to this process's applier task.
@@ -197,10 +204,10 @@ async fn run_batch(
         ms = started.elapsed().as_millis() as u64,
         "host apply"
     );
-    report.changed = outcome.changed;
-    report.nginx_reloaded = outcome.nginx_reloaded;
-    report.php_reloaded = outcome.php_reloaded.iter().map(|v| v.to_string()).collect();
-    report.orphans_removed = outcome.orphans_removed;
+    report.host.changed = outcome.changed;
+    report.host.nginx_reloaded = outcome.nginx_reloaded;
+    report.host.php_reloaded = outcome.php_reloaded.iter().map(|v| v.to_string()).collect();
+    report.host.orphans_removed = outcome.orphans_removed;
     report.results.extend(outcome.results);
     for row in &rows {
         let Some(result) = report.results.get(&row.id) else {
@@ -211,7 +218,7 @@ async fn run_batch(
                 if full {
                     // A deletion a crash interrupted: the host no longer has the site.
                     match db.finish_site_deletion(row.id).await {
-                        Ok(()) => report.deletions_finished.push(row.domain.clone()),
+                        Ok(()) => report.host.deletions_finished.push(row.domain.clone()),
                         Err(e) => tracing::error!(site = row.domain, "{e}"),
                     }
                 }

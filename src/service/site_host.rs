@@ -2,7 +2,7 @@
 //! sites' nginx logs (`site logs`).
 
 use super::policy::Verb;
-use super::site_apply::BatchReport;
+use super::site_apply::{BatchReport, HostChanges};
 use super::{Actor, Services};
 use crate::config::HostMode;
 use crate::domain::{DomainName, PhpVersion};
@@ -25,14 +25,8 @@ pub struct PhpInstall {
 pub struct ReconcileReport {
     /// Sites rebuilt.
     pub sites: usize,
-    /// Files written or removed (0: the host already matched the database).
-    pub changed: usize,
-    pub nginx_reloaded: bool,
-    pub php_reloaded: Vec<String>,
-    /// Managed files and site accounts that belonged to no site, removed.
-    pub orphans_removed: Vec<String>,
-    /// Sites whose interrupted deletion was finished.
-    pub deletions_finished: Vec<String>,
+    #[serde(flatten)]
+    pub host: HostChanges,
     /// Sites that could not be applied, with why.
     pub failed: Vec<ReconcileFailure>,
 }
@@ -114,7 +108,7 @@ impl Services {
             let detail = format!(
                 "sites={} changed={} failed={}",
                 summary.sites,
-                summary.changed,
+                summary.host.changed,
                 summary.failed.len()
             );
             super::audit::record_ok_alone(
@@ -187,11 +181,7 @@ fn summarize(report: &BatchReport, sites: &[crate::store::SiteRow]) -> Reconcile
     failed.sort_by(|a, b| a.domain.cmp(&b.domain));
     ReconcileReport {
         sites: report.sites,
-        changed: report.changed,
-        nginx_reloaded: report.nginx_reloaded,
-        php_reloaded: report.php_reloaded.clone(),
-        orphans_removed: report.orphans_removed.clone(),
-        deletions_finished: report.deletions_finished.clone(),
+        host: report.host.clone(),
         failed,
     }
 }
