@@ -469,6 +469,51 @@ fn sites_cannot_read_each_others_files() {
     let run = run_as(&beta, &["cat", &path]);
     run.expect(0);
     assert_eq!(run.stdout, "beta's secret\n");
+
+    // ...nor through nginx, which is in both sites' groups: a link in alpha's files to beta's
+    // secret is refused, while a link within alpha's own files works.
+    let public = t.bed.document_root("alpha.example");
+    std::os::unix::fs::symlink(&secret, public.join("loot.txt")).expect("link");
+    lchown_to(&public.join("loot.txt"), &alpha);
+    let page = t.bed.fetch("alpha.example", "/loot.txt");
+    assert_ne!(
+        page.status, 200,
+        "beta's secret served through alpha: {page:?}"
+    );
+    assert!(!page.body.contains("secret"), "{page:?}");
+    t.bed
+        .write_as(&public.join("own.txt"), b"alpha's own\n", &alpha);
+    std::os::unix::fs::symlink(public.join("own.txt"), public.join("own-link.txt")).expect("link");
+    lchown_to(&public.join("own-link.txt"), &alpha);
+    let page = t.fetch("alpha.example", "/own-link.txt", 200);
+    assert_eq!(page.body, "alpha's own\n");
+}
+
+/// Gives a symbolic link (not its target) to a site's account, as if the site had made it.
+fn lchown_to(path: &Path, user: &str) {
+    let uid = uid_of(user);
+    std::os::unix::fs::lchown(path, Some(uid), None).expect("lchown");
+}
+
+/// The one copy of a deleted site's directory kept in `<parent>/.deleted/<name>.<time>`.
+fn kept_aside(dir: &Path) -> std::path::PathBuf {
+    let attic = dir.parent().expect("parent").join(".deleted");
+    let name = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let kept: Vec<_> = std::fs::read_dir(&attic)
+        .unwrap_or_else(|e| panic!("{}: {e}", attic.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{name}.")))
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    kept[0].clone()
 }
 
 #[test]
@@ -507,27 +552,33 @@ fn sites_are_disabled_enabled_aliased_and_deleted() {
     assert_eq!(t.show(domain)["aliases"], serde_json::json!([]));
     t.fetch(alias, "/", 404);
 
-    // Delete: the site stops, its user goes, its files and logs stay (root's now).
+    // Delete: the site stops, its user goes, its files and logs are kept aside (root's now),
+    // where a new site with the same name (perhaps another tenant's) does not get them.
     t.ok(&["site", "delete", domain, "--yes"]);
     t.fetch(domain, "/", 404);
     t.run(&["site", "show", domain]).expect(3);
     assert!(!account_exists(&user), "account {user} outlived its site");
     assert!(!t.bed.vhost_path(domain).exists());
     assert!(!t.bed.pool_path(domain).exists());
-    let home = t.bed.site_home(domain);
+    assert!(!t.bed.site_home(domain).exists(), "the home moved aside");
+    let home = kept_aside(&t.bed.site_home(domain));
     assert!(home.join("public/index.html").is_file(), "the files stay");
     assert_eq!(
         not_owned_by(&home, 0),
         Vec::<String>::new(),
         "the files are root's"
     );
-    let logs = t.bed.log_dir(domain);
-    assert!(logs.is_dir(), "the logs stay");
+    let logs = kept_aside(&t.bed.log_dir(domain));
     assert_eq!(
         not_owned_by(&logs, 0),
         Vec::<String>::new(),
         "the logs are root's"
     );
+    // A new site with that name starts empty, with its own placeholder.
+    t.ok(&["site", "create", domain, "--type", "static"]);
+    let page = t.fetch(domain, "/", 200);
+    assert!(page.body.contains(domain), "{page:?}");
+    t.ok(&["site", "delete", domain, "--purge", "--yes"]);
 
     // Delete --purge: the files and logs go too.
     let gone = "gone.example";

@@ -9,4 +9,6 @@ ALTER TABLE sites ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE sites ADD COLUMN applied_revision BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE sites ADD COLUMN applied_at TIMESTAMPTZ;
 ALTER TABLE sites ADD COLUMN last_error TEXT;
+-- Set with status `deleting` by `site delete --purge`: the host removes the files too.
+ALTER TABLE sites ADD COLUMN purge_on_delete BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX sites_status ON sites(status);

@@ -9,4 +9,6 @@ ALTER TABLE sites ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE sites ADD COLUMN applied_revision INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sites ADD COLUMN applied_at TEXT;
 ALTER TABLE sites ADD COLUMN last_error TEXT;
+-- Set with status `deleting` by `site delete --purge`: the host removes the files too.
+ALTER TABLE sites ADD COLUMN purge_on_delete INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX sites_status ON sites(status);

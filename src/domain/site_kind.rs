@@ -3,6 +3,7 @@
 use super::domain_name::printable;
 use crate::error::{Error, Result};
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The kind of site: PHP through PHP-FPM, static files, or a reverse proxy to an app server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -105,15 +106,28 @@ impl Upstream {
             .ok()
             .filter(|p| *p > 0)
             .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
-        let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            v6.parse::<std::net::Ipv6Addr>().is_ok()
-        } else {
-            host.parse::<std::net::Ipv4Addr>().is_ok()
-                || host == "localhost"
-                || super::DomainName::parse(host).is_ok_and(|d| d.as_str() == host)
-        };
-        if !host_ok {
-            return Err(bad("the host is not an IP address or a domain name"));
+        let ip: Option<IpAddr> =
+            if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                v6.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+            } else {
+                host.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
+            };
+        match ip {
+            Some(ip) if !reachable_upstream(ip) => {
+                return Err(bad(
+                    "the address is link-local (cloud metadata), multicast, broadcast or \
+                     unspecified",
+                ));
+            }
+            Some(_) => {}
+            None if host == "localhost" => {}
+            None if super::DomainName::parse(host).is_ok() => {
+                return Err(bad(
+                    "give an IP address, not a host name: nginx resolves names when it starts \
+                     and reloads, and a name that stops resolving would keep it from starting",
+                ));
+            }
+            None => return Err(bad("the host is not an IP address")),
         }
         let scheme = if input.starts_with("https://") {
             "https"
@@ -124,6 +138,23 @@ impl Upstream {
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Whether a proxy may forward to this address: not link-local (169.254.0.0/16 holds cloud
+/// instance metadata), multicast, broadcast or unspecified.
+fn reachable_upstream(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_link_local() || v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified())
+        }
+        IpAddr::V6(v6) => {
+            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
+            let mapped_ok = v6
+                .to_ipv4_mapped()
+                .is_none_or(|v4| reachable_upstream(IpAddr::V4(v4)));
+            !(link_local || v6.is_multicast() || v6.is_unspecified()) && mapped_ok
+        }
     }
 }
 
@@ -148,8 +179,16 @@ mod tests {
             "http://127.0.0.1:3000"
         );
         assert!(Upstream::parse("http://[::1]:8080").is_ok());
-        assert!(Upstream::parse("http://app.internal.example:8080").is_ok());
+        assert!(Upstream::parse("https://10.0.0.5:8443").is_ok());
+        assert!(Upstream::parse("http://localhost:3000").is_ok());
         for bad in [
+            "http://app.internal.example:8080",
+            "http://169.254.169.254:80",
+            "http://[fe80::1]:80",
+            "http://[::ffff:169.254.169.254]:80",
+            "http://0.0.0.0:80",
+            "http://224.0.0.1:80",
+            "http://255.255.255.255:80",
             "127.0.0.1:3000",
             "http://127.0.0.1",
             "http://127.0.0.1:0",

@@ -219,11 +219,13 @@ impl HostLayout {
         let home = self.home(domain)?;
         let log_dir = self.site_log_dir(domain)?;
         let backend = match &site.backend {
+            // The version is in the name: while a site moves between versions, both masters
+            // must never claim one path.
             Backend::Php(version) => SiteBackend::Php {
                 version: *version,
                 socket: self
                     .php_socket_dir
-                    .join(&format!("vipanel-{}.sock", site.user))?,
+                    .join(&format!("vipanel-{}-php{version}.sock", site.user))?,
             },
             Backend::Static => SiteBackend::Static,
             Backend::Proxy(upstream) => SiteBackend::Proxy {

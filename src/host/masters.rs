@@ -78,7 +78,7 @@ fn master_pid(pid_file: &SafePath, what: &str) -> Result<u32, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{what}'s pid file {pid_file} does not hold a pid"))?;
-    if !Path::new(&format!("/proc/{pid}")).exists() {
+    if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
         return Err(format!(
             "{what} does not run: its pid file {pid_file} names pid {pid}, which is gone"
         ));
@@ -184,5 +184,25 @@ pub fn reload_php_fpm(
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    Ok(())
+    // A master that could not re-execute (a socket path in use, say) is gone: the sockets of
+    // pools that stayed can still accept for a moment, so look at the master itself.
+    loop {
+        match master_pid(&pid_file, &what) {
+            Ok(pid) if !is_zombie(pid) => return Ok(()),
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(pid) => return Err(format!("{what} (pid {pid}) exited during its reload")),
+            Err(e) => return Err(format!("{what} did not come back from its reload: {e}")),
+        }
+    }
+}
+
+/// Whether a process has exited but not been reaped (the state in `/proc/PID/stat` is `Z`).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z")
+    })
 }

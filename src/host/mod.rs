@@ -14,6 +14,6 @@ pub mod render;
 pub mod spec;
 mod stage;
 
-pub use apply::{Desired, Item, Mode, Outcome, apply, purge};
+pub use apply::{ApplyLock, Desired, Item, Mode, Outcome, apply, lock};
 pub use layout::{Backend, HostLayout, SiteInput};
 pub use spec::{AccountName, ListenAddr, SafePath, SiteBackend, SiteSpec};

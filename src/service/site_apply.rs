@@ -132,6 +132,7 @@ async fn run(
             force: batch
                 .iter()
                 .any(|r| matches!(r.job, Job::Sites { force: true, .. })),
+            keep: Default::default(),
         };
         let mut ids: Vec<i64> = batch
             .iter()
@@ -152,9 +153,16 @@ async fn run(
 async fn run_batch(
     db: &Db,
     layout: &Arc<HostLayout>,
-    mode: host::Mode,
+    mut mode: host::Mode,
     ids: &[i64],
 ) -> BatchReport {
+    // The lock first, then the rows: another process's apply that read older rows has ended.
+    let locking = layout.clone();
+    let lock = match tokio::task::spawn_blocking(move || host::lock(&locking)).await {
+        Ok(Ok(lock)) => lock,
+        Ok(Err(e)) => return failed_batch(e),
+        Err(e) => return failed_batch(format!("the apply task failed: {e}")),
+    };
     let full = mode.full;
     let rows = if full {
         db.sites(None).await
@@ -163,12 +171,7 @@ async fn run_batch(
     };
     let rows = match rows {
         Ok(rows) => rows,
-        Err(e) => {
-            return BatchReport {
-                error: Some(e.to_string()),
-                ..BatchReport::default()
-            };
-        }
+        Err(e) => return failed_batch(e.to_string()),
     };
     let mut report = BatchReport {
         sites: rows.len(),
@@ -182,6 +185,9 @@ async fn run_batch(
                 desired,
             }),
             Err(e) => {
+                // Never an orphan: its files and account stay as they are.
+                mode.keep.insert(row.domain.clone());
+                mode.keep.extend(row.system_user.clone());
                 report.results.insert(row.id, Err(e.message));
             }
         }
@@ -189,7 +195,8 @@ async fn run_batch(
     let started = std::time::Instant::now();
     let layout_for_task = layout.clone();
     let outcome =
-        tokio::task::spawn_blocking(move || host::apply(&layout_for_task, &items, mode)).await;
+        tokio::task::spawn_blocking(move || host::apply(&layout_for_task, &lock, &items, &mode))
+            .await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -251,6 +258,13 @@ async fn run_batch(
     report
 }
 
+fn failed_batch(error: String) -> BatchReport {
+    BatchReport {
+        error: Some(error),
+        ..BatchReport::default()
+    }
+}
+
 /// What the host should have for a site row.
 fn desired(layout: &HostLayout, row: &SiteRow) -> Result<Desired> {
     let domain = DomainName::parse(&row.domain)?;
@@ -262,6 +276,7 @@ fn desired(layout: &HostLayout, row: &SiteRow) -> Result<Desired> {
         return Ok(Desired::Absent {
             domain,
             user: Some(user),
+            purge: row.purge_on_delete,
         });
     }
     let backend = match row.kind.as_str() {

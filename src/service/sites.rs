@@ -118,6 +118,7 @@ impl Services {
                 aliases.push(alias.as_str().to_owned());
             }
             let mut tx = self.db.begin().await?;
+            tx.lock_site_names().await?;
             for name in std::iter::once(domain.as_str()).chain(aliases.iter().map(String::as_str)) {
                 if tx.hostname_taken(name).await? {
                     return Err(conflict(format!("{name} is already used by a site")));
@@ -320,6 +321,7 @@ impl Services {
             },
             async |tx, row| {
                 if add {
+                    tx.lock_site_names().await?;
                     if tx.hostname_taken(alias.as_str()).await? {
                         return Err(conflict(format!("{alias} is already used by a site")));
                     }
@@ -356,27 +358,19 @@ impl Services {
     ) -> Result<Site> {
         self.audited(actor, "site.delete", domain.as_str(), async {
             let row = self.visible_site(actor, domain, Verb::Write).await?;
-            if row.status != SITE_DELETING {
-                let mut tx = self.db.begin().await?;
-                tx.update_site(
-                    row.id,
-                    &SiteChange {
-                        status: Some(SITE_DELETING),
-                        ..SiteChange::default()
-                    },
-                )
-                .await?;
-                tx.commit().await?;
-            }
+            // Marked first: a crash from here on is finished by `host reconcile`.
+            let mut tx = self.db.begin().await?;
+            tx.update_site(
+                row.id,
+                &SiteChange {
+                    status: Some(SITE_DELETING),
+                    purge_on_delete: Some(purge || row.purge_on_delete),
+                    ..SiteChange::default()
+                },
+            )
+            .await?;
+            tx.commit().await?;
             self.apply_sites(&[(row.id, domain.clone())], false).await?;
-            if purge {
-                let layout = self.applier()?.layout;
-                crate::host::purge(&layout, domain).map_err(|e| {
-                    Error::unavailable(format!(
-                        "site {domain} is off the host, but purging its files failed: {e}"
-                    ))
-                })?;
-            }
             let mut tx = self.db.begin().await?;
             tx.delete_site(row.id).await?;
             let detail = format!("tenant={} purge={purge}", row.tenant);

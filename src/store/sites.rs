@@ -27,6 +27,8 @@ pub struct SiteRow {
     pub applied_revision: i64,
     pub applied_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// With status `deleting`: remove the site's files too (`site delete --purge`).
+    pub purge_on_delete: bool,
     #[sqlx(skip)]
     pub aliases: Vec<String>,
 }
@@ -62,6 +64,8 @@ pub struct SiteChange {
     pub enabled: Option<bool>,
     pub php_version: Option<String>,
     pub status: Option<&'static str>,
+    /// With status `deleting`: whether the files go too.
+    pub purge_on_delete: Option<bool>,
 }
 
 /// The common SELECT of this table group, as a literal for `concat!`.
@@ -69,7 +73,8 @@ macro_rules! select {
     () => {
         "SELECT s.id, s.tenant_id, t.name AS tenant, v.name AS server, s.domain,
         s.kind, s.php_version, s.upstream, s.status, s.created_at, s.updated_at,
-        s.enabled, s.system_user, s.revision, s.applied_revision, s.applied_at, s.last_error
+        s.enabled, s.system_user, s.revision, s.applied_revision, s.applied_at, s.last_error,
+        s.purge_on_delete
     FROM sites s JOIN tenants t ON t.id = s.tenant_id JOIN servers v ON v.id = s.server_id"
     };
 }
@@ -173,7 +178,20 @@ impl Db {
     }
 }
 
+/// Serialises the check-then-insert of site names on PostgreSQL (SQLite's `BEGIN IMMEDIATE`
+/// already does): a domain and another site's alias live in two tables, so no unique index
+/// alone keeps one name from being taken twice by two concurrent transactions.
+const PG_SITE_NAMES_LOCK: &str = "SELECT pg_advisory_xact_lock(7406001)";
+
 impl Tx {
+    /// Holds the site-name lock until this transaction ends (call before `hostname_taken`).
+    pub async fn lock_site_names(&mut self) -> Result<()> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query(PG_SITE_NAMES_LOCK).execute(&mut **t).await?;
+        }
+        Ok(())
+    }
+
     /// Whether a name is taken, as a site domain or as any site's alias.
     pub async fn hostname_taken(&mut self, name: &str) -> Result<bool> {
         let sql = "SELECT (SELECT COUNT(*) FROM sites WHERE domain = $1)
@@ -212,10 +230,11 @@ impl Tx {
                        enabled = COALESCE($2, enabled),
                        php_version = COALESCE($3, php_version),
                        status = COALESCE($4, status),
+                       purge_on_delete = COALESCE($6, purge_on_delete),
                        revision = revision + 1, updated_at = $5
                    WHERE id = $1";
         on_tx!(self, c => sqlx::query(sql).bind(id).bind(change.enabled).bind(change.php_version.as_deref())
-            .bind(change.status).bind(now).execute(c).await.map(drop))?;
+            .bind(change.status).bind(now).bind(change.purge_on_delete).execute(c).await.map(drop))?;
         Ok(())
     }
 
