@@ -251,7 +251,7 @@ pub enum SiteCommand {
         visible_alias = "rm",
         after_help = "Examples:\n  {prefix} site delete old.example.com --yes\n  \
         {prefix} site delete old.example.com --purge --yes\n\n\
-        Without --purge the site's home and logs stay on the host, owned by root."
+        Without --purge the site's home, logs and hooks are moved aside into .deleted/, root's."
     )]
     Delete {
         domain: String,
@@ -332,7 +332,7 @@ pub struct SiteCreateArgs {
     /// Another name the site answers to (repeatable).
     #[arg(long = "alias")]
     pub aliases: Vec<String>,
-    /// Where a proxy site forwards to, like http://127.0.0.1:3000.
+    /// Where a proxy site forwards to: http(s)://IP:PORT or localhost, like http://127.0.0.1:3000.
     #[arg(long)]
     pub upstream: Option<String>,
     /// Create the site in this tenant (admins).
