@@ -1155,6 +1155,7 @@ fn json_output_of_every_list_and_show_command_parses() {
             "servers",
             "sites",
             "sites_by_status",
+            "sites_last_applied_at",
         ],
     );
     assert_eq!(dash["scope"], "platform");
@@ -1168,6 +1169,7 @@ fn json_output_of_every_list_and_show_command_parses() {
         assert_eq!(dash[field], want, "{field}: {dash}");
     }
     assert_eq!(dash["sites_by_status"], serde_json::json!({"active": 2}));
+    assert!(dash["sites_last_applied_at"].is_string(), "{dash}");
     let me = d.ssh_json(a, &["whoami"]);
     assert_fields(&me, WHOAMI_FIELDS);
     let version = d.ssh_json(a, &["version"]);

@@ -38,6 +38,7 @@ impl Services {
             servers: self.db.servers(scope).await?.len() as i64,
             sites: sites_by_status.values().sum(),
             sites_by_status,
+            sites_last_applied_at: self.db.site_last_applied(scope).await?,
         })
     }
 }

@@ -192,6 +192,8 @@ pub struct Dashboard {
     pub servers: i64,
     pub sites: i64,
     pub sites_by_status: std::collections::BTreeMap<String, i64>,
+    /// When a site in scope was last applied to the host (null: never).
+    pub sites_last_applied_at: Option<DateTime<Utc>>,
 }
 
 /// One row of the audit trail (`audit list`).

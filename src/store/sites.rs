@@ -170,6 +170,14 @@ impl Db {
         Ok(())
     }
 
+    /// When a site (of one tenant, or any) was last applied to the host.
+    pub async fn site_last_applied(&self, tenant_id: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT MAX(applied_at) FROM sites WHERE ($1 IS NULL OR tenant_id = $1)";
+        let at: Option<DateTime<Utc>> =
+            on_db!(self, pool => sqlx::query_scalar(sql).bind(tenant_id).fetch_one(pool).await)?;
+        Ok(at)
+    }
+
     /// Site counts by status for one tenant (or all): `(status, count)`.
     pub async fn site_status_counts(&self, tenant_id: Option<i64>) -> Result<Vec<(String, i64)>> {
         let sql = "SELECT status, COUNT(*) FROM sites WHERE ($1 IS NULL OR tenant_id = $1)
