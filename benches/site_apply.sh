@@ -6,9 +6,10 @@
 #                              [--coalesce-ms MS] [--binary PATH] [--markdown]
 #
 #   --runs N         sequential `site create` runs per site type (default 20)
-#   --sites N        sites in the database for the reconcile and reload figures (default 800):
+#   --sites N        sites in the database for the reconcile and reload figures (default 1000):
 #                    the 2×runs of the first part, then static sites up to N (each site takes a
-#                    system UID and GID; Debian has about 890 free: the run refuses more)
+#                    UID and a GID from UID_MIN..UID_MAX of /etc/login.defs; the run refuses more
+#                    than are free)
 #   --reloads N      timed `nginx -t` runs and nginx reloads with N sites (default 10)
 #   --wave N         concurrent creates per wave when filling up to --sites (default 50)
 #   --coalesce-ms MS host.coalesce_ms for the daemon (default: the built-in default, 100)
@@ -51,7 +52,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/benches/lib.sh"
 CMDLINE="bash benches/site_apply.sh${*:+ $*}"
 RUNS=20
-SITES=800
+SITES=1000
 RELOADS=10
 WAVE=50
 COALESCE_MS=""
@@ -104,9 +105,9 @@ if [[ -n $(prefixed passwd)$(prefixed group) ]]; then
     die "accounts or groups named $PREFIX<number> exist already (another run, or one that could not clean up): $(prefixed passwd | head -n 3 | tr '\n' ' ')$(prefixed group | head -n 3 | tr '\n' ' ')"
 fi
 
-# Site accounts are system accounts (useradd --system): their ids come from SYS_UID_MIN..
-# SYS_UID_MAX and SYS_GID_MIN..SYS_GID_MAX of /etc/login.defs, 100..999 unless set there, which
-# bounds the sites one host can have. Refuse up front a run that cannot fit.
+# Site accounts are ordinary accounts (useradd without --system): their ids come from UID_MIN..
+# UID_MAX and GID_MIN..GID_MAX of /etc/login.defs, 1000..60000 unless set there, which bounds the
+# sites one host can have. Refuse up front a run that cannot fit.
 login_def() { # KEY DEFAULT
     local value
     value=$(awk -v key="$1" '$1 == key { v = $2 } END { print v }' /etc/login.defs 2>/dev/null)
@@ -117,15 +118,14 @@ free_ids() { # passwd|group MIN MAX: ids in MIN..MAX nobody has
     used=$(getent "$1" | awk -F: -v lo="$2" -v hi="$3" '$3 >= lo && $3 <= hi { print $3 }' | sort -u | wc -l)
     echo $(($3 - $2 + 1 - used))
 }
-FREE_UIDS=$(free_ids passwd "$(login_def SYS_UID_MIN 100)" "$(login_def SYS_UID_MAX 999)")
-FREE_GIDS=$(free_ids group "$(login_def SYS_GID_MIN 100)" "$(login_def SYS_GID_MAX 999)")
+FREE_UIDS=$(free_ids passwd "$(login_def UID_MIN 1000)" "$(login_def UID_MAX 60000)")
+FREE_GIDS=$(free_ids group "$(login_def GID_MIN 1000)" "$(login_def GID_MAX 60000)")
 NEEDED=$((SITES > 2 * RUNS ? SITES : 2 * RUNS))
 id -u "$BENCH_ACCOUNT" >/dev/null 2>&1 || NEEDED=$((NEEDED + 1)) # the daemon's session account
 FITS=$((FREE_UIDS < FREE_GIDS ? FREE_UIDS : FREE_GIDS))
-((NEEDED <= FITS)) || die "--sites $SITES needs $NEEDED system accounts with a group each, but only \
-$FREE_UIDS system UIDs and $FREE_GIDS system GIDs are free (SYS_UID_MIN..SYS_UID_MAX and \
-SYS_GID_MIN..SYS_GID_MAX of /etc/login.defs; site accounts are made with useradd --system): \
-use --sites $((SITES - NEEDED + FITS)) at most"
+((NEEDED <= FITS)) || die "--sites $SITES needs $NEEDED accounts with a group each, but only \
+$FREE_UIDS UIDs and $FREE_GIDS GIDs are free (UID_MIN..UID_MAX and GID_MIN..GID_MAX of \
+/etc/login.defs): use --sites $((SITES - NEEDED + FITS)) at most"
 
 # ------------------------------------------------------------- cleanup ----
 
@@ -604,7 +604,7 @@ echo
 if ((BULK > 0)); then
     echo "  filling up: $BULK static sites in $BULK_SECS s, waves of $WAVE, $BULK_APPLIES applies"
 fi
-echo "  system ids free at start: $FREE_UIDS UIDs, $FREE_GIDS GIDs (one account and group a site)"
+echo "  account ids free at start: $FREE_UIDS UIDs, $FREE_GIDS GIDs (one account and group a site)"
 echo "  host reconcile of $REC_SITES sites ($RUNS php):"
 echo "    after deleting the $VHOSTS vhosts : $REBUILD_SECS s (apply $REBUILD_APPLY_MS ms; changed $REBUILD_CHANGED, nginx reloaded $REBUILD_NGINX, php reloaded $REBUILD_PHP)"
 echo "    nothing to change            : $IDLE_SECS s (apply $IDLE_APPLY_MS ms; changed $IDLE_CHANGED, nginx reloaded $IDLE_NGINX, php reloaded $IDLE_PHP)"

@@ -57,6 +57,24 @@ pub fn accounts_where(keep: impl Fn(&str) -> bool) -> Vec<String> {
         .collect()
 }
 
+/// The supplementary members of a group, from `/etc/group`.
+fn group_members(name: &str) -> Vec<String> {
+    fs::read_to_string("/etc/group")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() == 4 && fields[0] == name).then(|| {
+                fields[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 fn group_exists(name: &str) -> bool {
     fs::read_to_string("/etc/group")
         .unwrap_or_default()
@@ -74,8 +92,9 @@ pub fn ensure_user(site: &SiteSpec, timeout: Duration) -> Result<(Ids, bool), St
             let comment = format!("vipanel site {}", site.domain);
             run_ok(
                 "useradd",
+                // Not --system: Debian's system range (100-999) holds fewer than 900 accounts;
+                // sites take ordinary ids (UID_MIN..UID_MAX of /etc/login.defs).
                 &[
-                    "--system",
                     "--no-create-home",
                     "--home-dir",
                     site.home.as_str(),
@@ -102,6 +121,13 @@ pub fn join_site_group(
     nginx_user: &AccountName,
     timeout: Duration,
 ) -> Result<(), String> {
+    // Most applies find it there already: gpasswd would rewrite /etc/group for nothing.
+    if group_members(site.user.as_str())
+        .iter()
+        .any(|m| m == nginx_user.as_str())
+    {
+        return Ok(());
+    }
     run_ok(
         "gpasswd",
         &["-a", nginx_user.as_str(), site.user.as_str()],
@@ -154,6 +180,11 @@ pub fn remove_user(
 /// public directory gets a placeholder page. A home left by an earlier site with this domain and
 /// handed to root (a failed create) is handed to the new account.
 pub fn ensure_dirs(layout: &HostLayout, site: &SiteSpec, owner: Option<Ids>) -> io::Result<()> {
+    // The bases: traversable by nginx and the site accounts, not listable (the daemon's umask
+    // may be 0077, so modes are always set explicitly).
+    for base in [layout.web_root.as_path(), layout.log_dir.as_path()] {
+        secure_dir(base, 0o711, None, None)?;
+    }
     let kept = fs::symlink_metadata(site.home.as_path()).is_ok_and(|m| m.is_dir() && m.uid() == 0);
     let home = secure_dir(site.home.as_path(), 0o750, owner, None)?;
     if let (true, Some(ids)) = (kept, owner) {
@@ -246,6 +277,8 @@ fn write_placeholder(public: &File, site: &SiteSpec, owner: Option<Ids>) -> io::
         Err(e) => return Err(e),
     };
     file.write_all(placeholder(site).as_bytes())?;
+    // Explicitly: the mode above is cut by the umask (systemd's unit sets 0077).
+    file.set_permissions(fs::Permissions::from_mode(0o640))?;
     if let Some(ids) = owner {
         fchown(&file, Some(ids.uid), Some(ids.gid))?;
     }

@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The suffix of a file being written; `host reconcile` removes strays a crash left.
@@ -111,6 +111,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(0o644)
         .open(&beside)?;
     file.write_all(bytes)?;
+    // Explicitly: the mode above is cut by the umask (systemd's unit sets 0077).
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     file.sync_all()?;
     drop(file);
     fs::rename(&beside, path)
