@@ -838,3 +838,55 @@ fn reconcile_finishes_what_a_crash_interrupted() {
     let again = t.json(&["host", "reconcile"]);
     assert_eq!(again["changed"], 0, "{again}");
 }
+
+/// A master that does not take the new configuration: the apply puts the old files back, the
+/// site fails with exit 8 and the reason, and the account made for it goes again.
+#[test]
+fn a_failed_reload_puts_the_previous_files_back() {
+    let Some(t) = Sites::start() else { return };
+    t.ok(&["site", "create", "alpha.example", "--type", "static"]);
+    let before = t.bed.snapshot();
+    // nginx stops (the bed's own master, by its pid): its pid file stays, naming a dead process.
+    let nginx = t.bed.nginx_pid();
+    let stopped = run_bounded(
+        std::process::Command::new("kill").args(["-QUIT", &nginx.to_string()]),
+        None,
+        "kill nginx",
+    );
+    stopped.expect(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_runs(nginx) {
+        assert!(Instant::now() < deadline, "nginx did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = t.run(&["site", "create", "beta.example", "--type", "static"]);
+    run.expect(8);
+    assert!(
+        run.stderr.contains("nginx"),
+        "the reason names nginx: {run:?}"
+    );
+    let beta = t.show("beta.example");
+    assert_status(&beta, "error");
+    assert!(
+        !t.bed.vhost_path("beta.example").exists(),
+        "beta's vhost went back"
+    );
+    let account = beta["system_user"].as_str().expect("an account name");
+    assert!(
+        !account_exists(account),
+        "the account made for beta went again"
+    );
+    let after = t.bed.snapshot();
+    let changed: Vec<String> = before
+        .changes(&after)
+        .into_iter()
+        // The site stays recorded (status error) with its directories: its home, its logs and
+        // the empty directory for its hooks. No configuration file changed.
+        .filter(|p| !p.contains("/srv/") && !p.contains("/log/"))
+        .filter(|p| !p.ends_with("/custom.d/beta.example"))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "configuration files changed: {changed:?}"
+    );
+}
