@@ -307,7 +307,7 @@ pub enum AliasCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PhpCommand {
-    /// The PHP-FPM versions installed on the host (new sites take host.default_php).
+    /// The PHP-FPM versions installed on the host (new sites take the newest).
     #[command(visible_alias = "ls")]
     List,
 }
@@ -326,7 +326,7 @@ pub struct SiteCreateArgs {
     /// php (default), static or proxy.
     #[arg(long = "type", default_value = "php")]
     pub kind: String,
-    /// PHP version for a php site (default: host.default_php).
+    /// PHP version for a php site (default: the newest installed, else host.default_php).
     #[arg(long)]
     pub php: Option<String>,
     /// Another name the site answers to (repeatable).

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub struct PhpInstall {
     pub version: String,
     pub binary: String,
-    /// Whether it is `host.default_php`.
+    /// Whether new PHP sites take it (the newest installed).
     pub default: bool,
 }
 
@@ -76,15 +76,15 @@ impl Services {
     /// `php list`: the PHP-FPM versions installed on the host.
     pub async fn php_list(&self, _actor: &Actor) -> Result<Vec<PhpInstall>> {
         let layout = self.applier()?.layout;
-        let default = &self.config.host.default_php;
-        layout
-            .installed_php()
+        let installed = layout.installed_php();
+        let newest = installed.last().copied();
+        installed
             .into_iter()
             .map(|version| {
                 Ok(PhpInstall {
                     version: version.to_string(),
                     binary: layout.php_fpm_binary.at(version)?.to_string(),
-                    default: &version.to_string() == default,
+                    default: Some(version) == newest,
                 })
             })
             .collect()

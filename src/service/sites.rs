@@ -156,7 +156,8 @@ impl Services {
         .await
     }
 
-    /// The PHP version of a new site: `--php`, else the configured default; PHP sites only.
+    /// The PHP version of a new site: `--php`, else the newest installed PHP-FPM, else
+    /// `host.default_php`; PHP sites only.
     fn site_php(&self, req: &SiteCreate) -> Result<Option<String>> {
         match (req.kind, req.php) {
             (SiteKind::Php, Some(v)) => {
@@ -164,7 +165,12 @@ impl Services {
                 Ok(Some(v.to_string()))
             }
             (SiteKind::Php, None) => {
-                let default = PhpVersion::parse(&self.config.host.default_php)?;
+                // The newest installed PHP-FPM, else host.default_php.
+                let installed = self.applier()?.layout.installed_php();
+                let default = match installed.last() {
+                    Some(newest) => *newest,
+                    None => PhpVersion::parse(&self.config.host.default_php)?,
+                };
                 self.require_php(default)?;
                 Ok(Some(default.to_string()))
             }
