@@ -10,6 +10,7 @@
 // Shared by several test binaries over time; not every binary uses every helper.
 #![allow(dead_code)]
 
+pub mod hetzner_api;
 pub mod host;
 mod require;
 
