@@ -1,23 +1,15 @@
 //! The Hetzner Cloud API v1 client (<https://docs.hetzner.cloud>): servers, their actions,
 //! server types with prices, locations, images and metrics.
 //!
-//! HTTP goes through `ureq` (blocking, rustls on ring), one request per `spawn_blocking`, so
-//! a slow API never stalls a tokio worker; waits between retries are tokio sleeps.
+//! HTTP, retries and the error table live in `hetzner_http` and `hetzner_wire`; this file says
+//! which paths and bodies each provider method uses (see `docs/providers.md`).
 //!
 //! The bearer token is a secret: it only ever goes into the `Authorization` header. It is in
 //! no log line, error message or `Debug` output (both `Debug`s here print `***`).
-//!
-//! Retries (see `docs/providers.md`): `rate_limit_exceeded` (429) and `conflict` (409) are
-//! retried for every method; 502 and 504 only for GET, since a POST or DELETE that timed out
-//! at the gateway may have taken effect. A rate-limited answer is retried at its
-//! `RateLimit-Reset` (a UNIX time) when it has one; otherwise the wait is
-//! `backoff_base × 2^attempt`. At most `max_retries` retries and `max_retry_wait` of waiting
-//! in all: a wait that would exceed the budget is not begun, and the error is returned.
-//! Errors map to our kinds as tabled on [`super::hetzner_wire`]'s `map_error`.
 
+use super::hetzner_http::{Method, Transport};
 use super::hetzner_wire::{
-    self as wire, ErrorBody, Meta, WireAction, WireImage, WireLocation, WireMetrics, WireServer,
-    WireServerType,
+    Meta, WireAction, WireImage, WireLocation, WireMetrics, WireServer, WireServerType,
 };
 use super::{
     Action, CreateServer, Created, Image, Location, Metrics, MetricsQuery, Provider,
@@ -29,14 +21,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Hetzner allows at most 50 entries per page.
 const MAX_PER_PAGE: u32 = 50;
 /// A listing longer than this many pages is refused rather than looped over forever.
 const MAX_PAGES: u32 = 1000;
-/// Bodies larger than this are refused (the largest real answers are a few hundred kB).
-const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How to reach the API; built from `[providers.hetzner]` by [`HetznerOptions::from_config`].
 #[derive(Clone)]
@@ -86,12 +76,7 @@ impl fmt::Debug for HetznerOptions {
 /// A Hetzner Cloud project, reached with its token. Cheap to clone.
 #[derive(Clone)]
 pub struct HetznerClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    agent: ureq::Agent,
-    options: HetznerOptions,
+    inner: Arc<Transport>,
 }
 
 impl fmt::Debug for HetznerClient {
@@ -100,30 +85,6 @@ impl fmt::Debug for HetznerClient {
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    Get,
-    Post,
-    Delete,
-}
-
-impl Method {
-    fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Delete => "DELETE",
-        }
-    }
-}
-
-/// One HTTP answer, read whole.
-struct Reply {
-    status: u16,
-    rate_limit_reset: Option<u64>,
-    body: Vec<u8>,
 }
 
 impl HetznerClient {
@@ -139,116 +100,14 @@ impl HetznerClient {
                 "providers.hetzner.endpoint must be an http:// or https:// URL",
             ));
         }
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(options.timeout))
-            // The token must not follow a redirect anywhere; the API does not redirect.
-            .max_redirects(0)
-            .user_agent(concat!("vipanel/", env!("CARGO_PKG_VERSION")))
-            .build();
         let options = HetznerOptions {
             endpoint: options.endpoint.trim_end_matches('/').to_owned(),
             per_page: options.per_page.clamp(1, MAX_PER_PAGE),
             ..options
         };
         Ok(HetznerClient {
-            inner: Arc::new(Inner {
-                agent: config.into(),
-                options,
-            }),
+            inner: Arc::new(Transport::new(options)),
         })
-    }
-
-    /// Sends one request with retries and returns the parsed body of a 2xx answer.
-    async fn request<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<T> {
-        let options = &self.inner.options;
-        let body = match body {
-            Some(value) => Some(
-                serde_json::to_vec(&value)
-                    .map_err(|e| Error::internal(format!("cannot encode a request: {e}")))?,
-            ),
-            None => None,
-        };
-        let mut waited = Duration::ZERO;
-        let mut attempt: u32 = 0;
-        loop {
-            let reply = self.send(method, path, body.clone()).await?;
-            if (200..300).contains(&reply.status) {
-                return serde_json::from_slice(&reply.body).map_err(|e| {
-                    Error::unavailable(format!(
-                        "Hetzner API: unexpected answer to {} {path}: {e}",
-                        method.as_str()
-                    ))
-                });
-            }
-            let (code, message, details) = match serde_json::from_slice::<ErrorBody>(&reply.body) {
-                Ok(ErrorBody { error }) => (error.code, error.message, error.details),
-                Err(_) => (String::new(), format!("HTTP status {}", reply.status), None),
-            };
-            let retryable = reply.status == 429
-                || code == "rate_limit_exceeded"
-                || code == "conflict"
-                || (method == Method::Get && matches!(reply.status, 502 | 504));
-            if retryable && attempt < options.max_retries {
-                // Every answer carries RateLimit-Reset (when the bucket is full again); it
-                // says when to retry only for a rate-limit answer.
-                let rate_limited = reply.status == 429 || code == "rate_limit_exceeded";
-                let wait = reply
-                    .rate_limit_reset
-                    .filter(|_| rate_limited)
-                    .and_then(until_unix_time)
-                    .unwrap_or_else(|| backoff(options.backoff_base, attempt));
-                if waited + wait <= options.max_retry_wait {
-                    tracing::warn!(
-                        method = method.as_str(),
-                        path,
-                        status = reply.status,
-                        code = code.as_str(),
-                        attempt = attempt + 1,
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "Hetzner API asked to retry later"
-                    );
-                    tokio::time::sleep(wait).await;
-                    waited += wait;
-                    attempt += 1;
-                    continue;
-                }
-            }
-            tracing::warn!(
-                method = method.as_str(),
-                path,
-                status = reply.status,
-                code = code.as_str(),
-                attempts = attempt + 1,
-                "Hetzner API call failed"
-            );
-            return Err(wire::map_error(
-                reply.status,
-                &code,
-                &message,
-                details.as_ref(),
-            ));
-        }
-    }
-
-    /// One HTTP exchange on a blocking thread. Transport failures are Unavailable.
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Reply> {
-        let inner = Arc::clone(&self.inner);
-        let url = format!("{}{path}", inner.options.endpoint);
-        let shown = format!("{} {path}", method.as_str());
-        let endpoint = mask_url_password(&inner.options.endpoint);
-        tokio::task::spawn_blocking(move || send_blocking(&inner, method, &url, body))
-            .await
-            .map_err(|_| Error::internal(format!("the Hetzner API call {shown} was cancelled")))?
-            .map_err(|e| {
-                tracing::warn!(request = shown.as_str(), error = %e, "Hetzner API unreachable");
-                Error::unavailable(format!("cannot reach the Hetzner API at {endpoint}: {e}"))
-            })
     }
 
     /// Every page of a listing: `?page=N&per_page=M` until `meta.pagination.next_page` is null.
@@ -262,6 +121,7 @@ impl HetznerClient {
         let mut page = 1;
         for _ in 0..MAX_PAGES {
             let mut value: serde_json::Value = self
+                .inner
                 .request(
                     Method::Get,
                     &format!("{path}?page={page}&per_page={per_page}"),
@@ -288,6 +148,7 @@ impl HetznerClient {
         body: serde_json::Value,
     ) -> Result<Action> {
         let reply: ActionReply = self
+            .inner
             .request(
                 Method::Post,
                 &format!("/servers/{id}/actions/{action}"),
@@ -306,57 +167,6 @@ fn take<T: DeserializeOwned>(value: &mut serde_json::Value, key: &str) -> Result
         .unwrap_or(serde_json::Value::Null);
     serde_json::from_value(field)
         .map_err(|e| Error::unavailable(format!("Hetzner API: unexpected `{key}` in answer: {e}")))
-}
-
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(2u32.saturating_pow(attempt.min(16)))
-}
-
-/// How long until a UNIX time; `None` when it is already past.
-fn until_unix_time(at: u64) -> Option<Duration> {
-    let at = UNIX_EPOCH + Duration::from_secs(at);
-    at.duration_since(SystemTime::now())
-        .ok()
-        .filter(|d| !d.is_zero())
-}
-
-fn send_blocking(
-    inner: &Inner,
-    method: Method,
-    url: &str,
-    body: Option<Vec<u8>>,
-) -> std::result::Result<Reply, ureq::Error> {
-    let auth = format!("Bearer {}", inner.options.token);
-    let agent = &inner.agent;
-    let mut response = match method {
-        Method::Get => agent.get(url).header("Authorization", &auth).call(),
-        Method::Delete => agent.delete(url).header("Authorization", &auth).call(),
-        Method::Post => {
-            let request = agent
-                .post(url)
-                .header("Authorization", &auth)
-                .header("Content-Type", "application/json");
-            match body {
-                Some(bytes) => request.send(&bytes[..]),
-                None => request.send_empty(),
-            }
-        }
-    }?;
-    let rate_limit_reset = response
-        .headers()
-        .get("ratelimit-reset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY_BYTES)
-        .read_to_vec()?;
-    Ok(Reply {
-        status: response.status().as_u16(),
-        rate_limit_reset,
-        body,
-    })
 }
 
 #[derive(Deserialize)]
@@ -398,7 +208,10 @@ impl Provider for HetznerClient {
             if !request.ssh_keys.is_empty() {
                 body["ssh_keys"] = serde_json::json!(request.ssh_keys);
             }
-            let reply: CreateReply = self.request(Method::Post, "/servers", Some(body)).await?;
+            let reply: CreateReply = self
+                .inner
+                .request(Method::Post, "/servers", Some(body))
+                .await?;
             Ok(Created {
                 server: reply.server.into(),
                 action: reply.action.into(),
@@ -410,6 +223,7 @@ impl Provider for HetznerClient {
     fn delete_server(&self, id: u64) -> ProviderFuture<'_, Action> {
         Box::pin(async move {
             let reply: ActionReply = self
+                .inner
                 .request(Method::Delete, &format!("/servers/{id}"), None)
                 .await?;
             Ok(reply.action.into())
@@ -437,6 +251,7 @@ impl Provider for HetznerClient {
     fn server(&self, id: u64) -> ProviderFuture<'_, Server> {
         Box::pin(async move {
             let reply: ServerReply = self
+                .inner
                 .request(Method::Get, &format!("/servers/{id}"), None)
                 .await?;
             Ok(reply.server.into())
@@ -475,7 +290,7 @@ impl Provider for HetznerClient {
             if let Some(step) = query.step_secs {
                 path.push_str(&format!("&step={step}"));
             }
-            let reply: MetricsReply = self.request(Method::Get, &path, None).await?;
+            let reply: MetricsReply = self.inner.request(Method::Get, &path, None).await?;
             Metrics::try_from(reply.metrics)
         })
     }
@@ -483,6 +298,7 @@ impl Provider for HetznerClient {
     fn action(&self, id: u64) -> ProviderFuture<'_, Action> {
         Box::pin(async move {
             let reply: ActionReply = self
+                .inner
                 .request(Method::Get, &format!("/actions/{id}"), None)
                 .await?;
             Ok(reply.action.into())
@@ -525,19 +341,5 @@ mod tests {
         let mut bad = options("t");
         bad.endpoint = "ftp://x".into();
         assert!(HetznerClient::new(bad).is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_and_past_resets_are_ignored() {
-        let base = Duration::from_millis(100);
-        assert_eq!(backoff(base, 0), base);
-        assert_eq!(backoff(base, 3), Duration::from_millis(800));
-        assert_eq!(until_unix_time(1), None);
-        let soon = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 2;
-        assert!(until_unix_time(soon).is_some());
     }
 }

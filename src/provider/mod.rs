@@ -6,6 +6,7 @@
 //! boxed `Send` futures so a trait object works on any tokio worker.
 
 mod hetzner;
+mod hetzner_http;
 mod hetzner_wire;
 mod local;
 

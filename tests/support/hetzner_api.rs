@@ -11,6 +11,7 @@
 //! `RateLimit-Reset` = now + 1) and [`HetznerApi::fail_next`] (any status and code).
 //! [`HetznerApi::requests`] is the log of what was called (never the token).
 
+use super::hetzner_catalogue::{images, locations, server_json, server_types};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -445,112 +446,6 @@ fn invalid_field(field: &str, message: &str) -> (u16, Value) {
     )
 }
 
-fn server_json(
-    id: u64,
-    name: &str,
-    kind: &str,
-    location: &str,
-    image: &str,
-    status: &str,
-) -> Value {
-    let kind = server_types()
-        .into_iter()
-        .find(|t| t["name"] == kind)
-        .unwrap_or(Value::Null);
-    let location = locations()
-        .into_iter()
-        .find(|l| l["name"] == location)
-        .unwrap_or(Value::Null);
-    let image = images()
-        .into_iter()
-        .find(|i| i["name"] == image)
-        .unwrap_or(Value::Null);
-    json!({
-        "id": id, "name": name, "status": status, "created": now_rfc3339(),
-        "public_net": {"ipv4": {"ip": format!("203.0.113.{}", id % 250), "blocked": false},
-                       "ipv6": {"ip": format!("2001:db8:{id:x}::/64"), "blocked": false},
-                       "floating_ips": []},
-        "private_net": [], "server_type": kind,
-        "datacenter": {"id": 4, "name": format!("{}-dc14", location["name"].as_str().unwrap_or("")),
-                       "description": "stand-in datacenter", "location": location},
-        "image": image, "iso": null, "rescue_enabled": false, "locked": false,
-        "backup_window": null, "outgoing_traffic": 0, "ingoing_traffic": 0,
-        "included_traffic": 21990232555520u64, "protection": {"delete": false, "rebuild": false},
-        "labels": {}, "volumes": [], "load_balancers": [], "primary_disk_size": 40,
-        "placement_group": null,
-    })
-}
-
-fn server_types() -> Vec<Value> {
-    [("cx22", 2, 4.0, 40, "0.0060"), ("cx32", 4, 8.0, 80, "0.0110"), ("cx42", 8, 16.0, 160, "0.0270"),
-     ("cpx11", 2, 2.0, 40, "0.0070"), ("cax11", 2, 4.0, 40, "0.0060")]
-        .iter()
-        .enumerate()
-        .map(|(i, (name, cores, memory, disk, hourly))| {
-            let prices: Vec<Value> = ["fsn1", "nbg1", "hel1"].iter().map(|loc| json!({
-                "location": loc,
-                "price_hourly": {"net": hourly, "gross": format!("{hourly}119")},
-                "price_monthly": {"net": "3.7900000000", "gross": "4.5101000000"},
-                "included_traffic": 21990232555520u64, "price_per_tb_traffic": {"net": "1.00", "gross": "1.19"},
-            })).collect();
-            json!({"id": i + 1, "name": name, "description": name.to_uppercase(), "cores": cores,
-                   "memory": memory, "disk": disk, "deprecated": false, "prices": prices,
-                   "storage_type": "local", "cpu_type": "shared",
-                   "architecture": if name.starts_with("cax") { "arm" } else { "x86" }})
-        })
-        .collect()
-}
-
-fn locations() -> Vec<Value> {
-    [
-        (
-            "fsn1",
-            "Falkenstein DC Park 1",
-            "DE",
-            "Falkenstein",
-            "eu-central",
-        ),
-        (
-            "nbg1",
-            "Nuremberg DC Park 1",
-            "DE",
-            "Nuremberg",
-            "eu-central",
-        ),
-        ("hel1", "Helsinki DC Park 1", "FI", "Helsinki", "eu-central"),
-        ("ash", "Ashburn, VA", "US", "Ashburn, VA", "us-east"),
-        ("hil", "Hillsboro, OR", "US", "Hillsboro, OR", "us-west"),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, (name, description, country, city, zone))| {
-        json!({
-            "id": i + 1, "name": name, "description": description, "country": country,
-            "city": city, "latitude": 50.0, "longitude": 12.0, "network_zone": zone,
-        })
-    })
-    .collect()
-}
-
-fn images() -> Vec<Value> {
-    [
-        ("ubuntu-24.04", "Ubuntu 24.04", "ubuntu", "24.04"),
-        ("debian-12", "Debian 12", "debian", "12"),
-        ("debian-13", "Debian 13", "debian", "13"),
-        ("rocky-9", "Rocky Linux 9", "rocky", "9"),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, (name, description, flavor, version))| {
-        json!({
-            "id": 100 + i, "type": "system", "status": "available", "name": name,
-            "description": description, "os_flavor": flavor, "os_version": version,
-            "architecture": "x86", "rapid_deploy": true, "deprecated": null, "labels": {},
-        })
-    })
-    .collect()
-}
-
 fn parse_query(query: &str) -> BTreeMap<String, String> {
     query
         .split('&')
@@ -566,7 +461,7 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod hetzner_api;
+mod hetzner_catalogue;
 pub mod host;
 mod require;
 
