@@ -333,3 +333,64 @@ fn the_token_never_shows_in_errors_debug_or_the_log() {
     }
     assert!(shown[0].contains("***"), "{}", shown[0]);
 }
+
+/// The stand-in itself answers in the documented shapes: `meta.pagination` and the
+/// rate-limit headers (checked with a bare HTTP client, not through ours).
+#[test]
+fn the_stand_in_speaks_the_documented_pagination_and_headers() {
+    let api = HetznerApi::start();
+    api.seed_servers(&["a", "b", "c", "d", "e"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("{}/servers?page=2&per_page=2", api.endpoint()))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    for header in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+        let value = response.headers().get(header).unwrap().to_str().unwrap();
+        assert!(value.parse::<u64>().is_ok(), "{header}: {value}");
+    }
+    let body: serde_json::Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["servers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        body["meta"]["pagination"],
+        serde_json::json!({"page": 2, "per_page": 2, "previous_page": 1, "next_page": 3,
+                           "last_page": 3, "total_entries": 5})
+    );
+
+    let mut refused = agent
+        .get(format!("{}/servers", api.endpoint()))
+        .call()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let body: serde_json::Value =
+        serde_json::from_str(&refused.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(body["error"]["message"].is_string() && body["error"]["details"].is_object());
+}
+
+#[test]
+fn options_come_from_the_configuration() {
+    let config = vipanel::config::HetznerConfig {
+        token: "t".into(),
+        endpoint: "http://127.0.0.1:9/v1/".into(),
+        max_retries: 2,
+        max_retry_wait_secs: 7,
+        timeout_secs: 3,
+    };
+    let options = HetznerOptions::from_config(&config);
+    assert_eq!(options.endpoint, "http://127.0.0.1:9/v1");
+    assert_eq!(options.max_retries, 2);
+    assert_eq!(options.max_retry_wait, Duration::from_secs(7));
+    assert_eq!(options.timeout, Duration::from_secs(3));
+    assert_eq!(options.per_page, 50);
+    let empty = vipanel::config::HetznerConfig::default();
+    let err = HetznerClient::new(HetznerOptions::from_config(&empty)).unwrap_err();
+    assert_eq!(err.kind.exit_code(), 5);
+    assert!(err.message.contains("providers.hetzner.token"), "{err}");
+}
