@@ -129,14 +129,26 @@ impl Transport {
                     continue;
                 }
             }
-            tracing::warn!(
-                method = method.as_str(),
-                path,
-                status = reply.status,
-                code = code.as_str(),
-                attempts = attempt + 1,
-                "Hetzner API call failed"
-            );
+            // A refused token, a rate limit or an API failure concerns the operator; a
+            // not-found or an invalid name is the caller's, and its error says enough.
+            if matches!(reply.status, 401 | 403 | 429 | 500..=599) {
+                tracing::warn!(
+                    method = method.as_str(),
+                    path,
+                    status = reply.status,
+                    code = code.as_str(),
+                    attempts = attempt + 1,
+                    "Hetzner API call failed"
+                );
+            } else {
+                tracing::debug!(
+                    method = method.as_str(),
+                    path,
+                    status = reply.status,
+                    code = code.as_str(),
+                    "Hetzner API call failed"
+                );
+            }
             return Err(wire::map_error(
                 reply.status,
                 &code,
