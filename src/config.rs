@@ -5,9 +5,11 @@
 //! is also the source of truth for which keys exist and what type each has.
 
 mod host;
+mod providers;
 mod session;
 
 pub use host::{HostConfig, HostMode, ReloadMethod};
+pub use providers::{HetznerConfig, ProvidersConfig};
 pub use session::SessionConfig;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,7 @@ pub struct Config {
     pub host: HostConfig,
     pub audit: AuditConfig,
     pub session: SessionConfig,
+    pub providers: ProvidersConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +175,7 @@ impl Default for Config {
             host: HostConfig::default(),
             audit: AuditConfig::default(),
             session: SessionConfig::default(),
+            providers: ProvidersConfig::default(),
         }
     }
 }
@@ -488,7 +492,8 @@ impl Config {
         }
         self.host.validate()?;
         self.audit.validate()?;
-        self.session.validate()
+        self.session.validate()?;
+        self.providers.validate()
     }
 
     /// The database URL in effect: `database_url`, or SQLite in the data dir.
@@ -531,6 +536,7 @@ impl Config {
         shown.redis_url = mask_url_password(&self.redis_url);
         shown.host_key_file = self.host_key_path().display().to_string();
         shown.auth.secret_key_file = self.secret_key_path().display().to_string();
+        shown.providers = self.providers.masked();
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
@@ -757,5 +763,21 @@ mod tests {
             ..Default::default()
         };
         assert!(!c.to_masked_toml().contains("hunter2"));
+    }
+
+    #[test]
+    fn hetzner_token_comes_from_the_environment_and_is_masked() {
+        let e = env(&[
+            ("VIPANEL_PROVIDERS__HETZNER__TOKEN", "hz-s3cret"),
+            ("VIPANEL_PROVIDERS__HETZNER__MAX_RETRIES", "2"),
+        ]);
+        let loaded = Config::load_from(&LoadOptions::default(), &e).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.config.providers.hetzner.token, "hz-s3cret");
+        assert_eq!(loaded.config.providers.hetzner.max_retries, 2);
+        let shown = loaded.config.to_masked_toml();
+        assert!(!shown.contains("hz-s3cret"), "{shown}");
+        assert!(shown.contains("token = \"***\""), "{shown}");
+        assert!(!format!("{:?}", loaded.config).contains("hz-s3cret"));
     }
 }

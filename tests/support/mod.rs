@@ -10,6 +10,8 @@
 // Shared by several test binaries over time; not every binary uses every helper.
 #![allow(dead_code)]
 
+pub mod hetzner_api;
+mod hetzner_catalogue;
 pub mod host;
 mod require;
 
