@@ -5,9 +5,11 @@
 //! is also the source of truth for which keys exist and what type each has.
 
 mod host;
+mod jobs;
 mod session;
 
 pub use host::{HostConfig, HostMode, ReloadMethod};
+pub use jobs::JobsConfig;
 pub use session::SessionConfig;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,7 @@ pub struct Config {
     pub host: HostConfig,
     pub audit: AuditConfig,
     pub session: SessionConfig,
+    pub jobs: JobsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +175,7 @@ impl Default for Config {
             host: HostConfig::default(),
             audit: AuditConfig::default(),
             session: SessionConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -488,7 +492,8 @@ impl Config {
         }
         self.host.validate()?;
         self.audit.validate()?;
-        self.session.validate()
+        self.session.validate()?;
+        self.jobs.validate()
     }
 
     /// The database URL in effect: `database_url`, or SQLite in the data dir.
