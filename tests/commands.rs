@@ -1244,6 +1244,9 @@ impl vipanel::service::JobKind for TestJob {
         if let Some(ms) = ctx.payload["sleep_ms"].as_u64() {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
+        if ctx.payload["hang_first_attempt"] == true && ctx.attempt == 1 {
+            std::future::pending::<()>().await;
+        }
         if ctx.payload["until_cancelled"] == true {
             while !ctx.cancelled() {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -1257,9 +1260,9 @@ impl vipanel::service::JobKind for TestJob {
 
 impl World {
     /// The same world with quick job settings (one attempt, fast polling) and `test.job`.
-    fn with_fast_jobs(mut self, timeout_secs: u64) -> World {
+    fn with_fast_jobs(mut self, timeout_secs: u64, max_attempts: u32) -> World {
         let mut config = (*self.services.config).clone();
-        config.jobs.max_attempts = 1;
+        config.jobs.max_attempts = max_attempts;
         config.jobs.poll_interval_ms = 50;
         config.jobs.lease_secs = 3;
         config.jobs.default_timeout_secs = timeout_secs;
@@ -1296,7 +1299,7 @@ impl World {
 #[tokio::test]
 async fn jobs_follow_roles_and_tenancy() {
     for t in db_support::all().await {
-        let w = World::new(t.db.clone()).await.with_fast_jobs(60);
+        let w = World::new(t.db.clone()).await.with_fast_jobs(60, 1);
         let (oscar, vera, bert) = (
             w.actor("oscar").await,
             w.actor("vera").await,
@@ -1411,7 +1414,7 @@ impl command::CommandIo for WatchIo {
 #[tokio::test]
 async fn job_watch_ends_with_the_jobs_outcome() {
     for t in db_support::all().await {
-        let w = World::new(t.db.clone()).await.with_fast_jobs(1);
+        let w = World::new(t.db.clone()).await.with_fast_jobs(1, 1);
         let oscar = w.actor("oscar").await;
         let due = |payload: Value| vipanel::service::JobRequest {
             kind: "test.job".into(),
@@ -1491,6 +1494,54 @@ async fn job_watch_ends_with_the_jobs_outcome() {
         let out = w.run(&oscar, &format!("job watch {ok}")).await;
         assert_eq!(out.exit, 2, "{}", out.stderr_text());
         pool.shutdown(std::time::Duration::from_secs(5)).await;
+        t.finish().await;
+    }
+}
+
+/// A daemon that stops (or dies) mid-job leaves the job running with its lease; once the lease
+/// expires the reaper of the next pool queues it again and it runs to its end.
+#[tokio::test]
+async fn a_job_left_by_a_stopped_pool_runs_again_after_its_lease() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await.with_fast_jobs(60, 2);
+        let oscar = w.actor("oscar").await;
+        let first = w.services.start_job_workers();
+        let request = vipanel::service::JobRequest {
+            kind: "test.job".into(),
+            tenant_id: Some(oscar.tenant_id),
+            payload: serde_json::json!({"hang_first_attempt": true}),
+            idempotency_key: Some("once".into()),
+            run_at: None,
+        };
+        let id = w
+            .services
+            .job_enqueue(&oscar, request.clone())
+            .await
+            .unwrap()
+            .id;
+        let again = w.services.job_enqueue(&oscar, request).await.unwrap().id;
+        assert_eq!(again, id, "same idempotency key, same job");
+        loop {
+            let job = w.json(&oscar, &format!("job show {id}")).await;
+            if job["message"] == "half way" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // No grace: the job is dropped mid-way and keeps its lease.
+        first.shutdown(std::time::Duration::ZERO).await;
+        let left = w.json(&oscar, &format!("job show {id}")).await;
+        assert_eq!(left["state"], "running", "{}: {left}", t.name);
+        let second = w.services.start_job_workers();
+        let mut io = WatchIo { stderr: Vec::new() };
+        let out = w
+            .run_io(&oscar, &format!("job watch {id} -o json"), &mut io)
+            .await;
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.exit, 0, "{job}");
+        assert_eq!(job["attempts"], 2, "the first attempt counted");
+        assert_eq!(job["state"], "succeeded");
+        second.shutdown(std::time::Duration::from_secs(5)).await;
         t.finish().await;
     }
 }

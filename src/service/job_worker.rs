@@ -120,7 +120,7 @@ impl Worker {
                 job.kind,
                 services.job_registry().names().join(", ")
             )),
-            Some((run, _)) => {
+            Some(run) => {
                 let attempt = tokio::time::timeout(timeout, run(ctx));
                 tokio::select! {
                     ended = attempt => match ended {

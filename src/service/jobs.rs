@@ -76,15 +76,13 @@ impl JobRegistry {
             .unwrap_or_default()
     }
 
-    /// Runs one attempt of `job` with the kind registered under its name.
-    pub(super) fn runner(&self, kind: &str) -> Option<(RunnerFn, Option<Duration>)> {
+    /// What runs one attempt of a job of `kind` (`None`: not registered here).
+    pub(super) fn runner(&self, kind: &str) -> Option<RunnerFn> {
         let handler = self.get(kind)?;
-        let timeout = handler.timeout();
-        let run: RunnerFn = Arc::new(move |ctx| {
+        Some(Arc::new(move |ctx| {
             let handler = handler.clone();
             Box::pin(async move { handler.run_boxed(ctx).await })
-        });
-        Some((run, timeout))
+        }))
     }
 }
 

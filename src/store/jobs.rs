@@ -208,6 +208,13 @@ impl Db {
     /// `lease`. Each job is claimed by one claimer only.
     pub async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobRow>> {
         let now = super::now();
+        // A plain read first: idle polls take no write lock (SQLite's is the whole database).
+        let due = "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1 LIMIT 1";
+        let any: Option<i64> =
+            on_db!(self, pool => sqlx::query_scalar(due).bind(now).fetch_optional(pool).await)?;
+        if any.is_none() {
+            return Ok(None);
+        }
         let mut tx = self.begin().await?;
         let pick = match &tx {
             Tx::Sqlite(_) => {
