@@ -5,10 +5,12 @@
 //! is also the source of truth for which keys exist and what type each has.
 
 mod host;
+mod jobs;
 mod providers;
 mod session;
 
 pub use host::{HostConfig, HostMode, ReloadMethod};
+pub use jobs::JobsConfig;
 pub use providers::{HetznerConfig, ProvidersConfig};
 pub use session::SessionConfig;
 
@@ -45,6 +47,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub session: SessionConfig,
     pub providers: ProvidersConfig,
+    pub jobs: JobsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,6 +179,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             session: SessionConfig::default(),
             providers: ProvidersConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -493,7 +497,8 @@ impl Config {
         self.host.validate()?;
         self.audit.validate()?;
         self.session.validate()?;
-        self.providers.validate()
+        self.providers.validate()?;
+        self.jobs.validate()
     }
 
     /// The database URL in effect: `database_url`, or SQLite in the data dir.

@@ -1,5 +1,6 @@
 //! `vipanel serve` start-up: configuration, data dir, database and migrations, first-start
-//! bootstrap, host key, listening socket, then the SSH daemon until SIGTERM/SIGINT.
+//! bootstrap, host key, listening socket, then the SSH daemon and the job workers until
+//! SIGTERM/SIGINT.
 
 use crate::config::{Config, TotpMode};
 use crate::service::{BootstrapReport, InitialKeySource, Services};
@@ -107,15 +108,32 @@ pub async fn serve(config: Config) -> Result<()> {
         out.flush()?;
     }
     let retention = tokio::spawn(retention_loop(services.clone()));
+    // One signal stops both the SSH side and the job workers, which drain side by side.
+    let (signalled, signal_seen) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = signalled.send(true);
+    });
+    let pool = services.start_job_workers();
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    let mut jobs_signal = signal_seen.clone();
+    let jobs_stopped = tokio::spawn(async move {
+        let _ = jobs_signal.wait_for(|s| *s).await;
+        pool.shutdown(grace).await;
+    });
+    let mut ssh_signal = signal_seen;
     crate::ssh::serve(
         services.clone(),
         listener,
         host_key,
         session_account,
-        shutdown_signal(),
+        async move {
+            let _ = ssh_signal.wait_for(|s| *s).await;
+        },
     )
     .await?;
     retention.abort();
+    let _ = jobs_stopped.await;
     services.sessions_shutdown().await;
     db.close().await;
     tracing::info!("stopped");

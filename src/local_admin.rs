@@ -58,6 +58,13 @@ impl CommandIo for LocalIo {
             .map_err(|e| Error::unavailable(format!("cannot write standard output: {e}")))
     }
 
+    async fn stream_stderr(&mut self, stderr: Vec<u8>) -> Result<()> {
+        let mut err = std::io::stderr().lock();
+        err.write_all(&stderr)
+            .and_then(|()| err.flush())
+            .map_err(|e| Error::unavailable(format!("cannot write standard error: {e}")))
+    }
+
     async fn stopped(&mut self) {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -1230,3 +1230,318 @@ async fn site_verbs_follow_roles_and_reach_the_sandbox() {
         t.finish().await;
     }
 }
+
+/// A job kind for tests: reports progress, then fails when the payload says so, sleeps when it
+/// says so, or loops until cancelled.
+struct TestJob;
+
+impl vipanel::service::JobKind for TestJob {
+    async fn run(&self, ctx: vipanel::service::JobContext) -> vipanel::error::Result<Value> {
+        ctx.progress(50, "half way").await?;
+        if ctx.payload["fail"] == true {
+            return Err(vipanel::error::Error::invalid("asked to fail"));
+        }
+        if let Some(ms) = ctx.payload["sleep_ms"].as_u64() {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        if ctx.payload["hang_first_attempt"] == true && ctx.attempt == 1 {
+            std::future::pending::<()>().await;
+        }
+        if ctx.payload["until_cancelled"] == true {
+            while !ctx.cancelled() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                ctx.progress(60, "looping").await?;
+            }
+            return Err(vipanel::error::Error::conflict("stopped at a checkpoint"));
+        }
+        Ok(serde_json::json!({"echo": ctx.payload}))
+    }
+}
+
+impl World {
+    /// The same world with quick job settings (one attempt, fast polling) and `test.job`.
+    fn with_fast_jobs(mut self, timeout_secs: u64, max_attempts: u32) -> World {
+        let mut config = (*self.services.config).clone();
+        config.jobs.max_attempts = max_attempts;
+        config.jobs.poll_interval_ms = 50;
+        config.jobs.lease_secs = 3;
+        config.jobs.default_timeout_secs = timeout_secs;
+        config.audit.follow_interval_ms = 50;
+        self.services = Services::new(self.services.db.clone(), Arc::new(config));
+        self.services.register_job_kind("test.job", TestJob);
+        self
+    }
+
+    async fn enqueue(&self, actor: &Actor, tenant: Option<&str>, payload: Value) -> i64 {
+        let tenant_id = match tenant {
+            Some(name) => Some(
+                self.services
+                    .db
+                    .tenant_by_name(name)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            ),
+            None => None,
+        };
+        let request = vipanel::service::JobRequest {
+            kind: "test.job".into(),
+            tenant_id,
+            payload,
+            idempotency_key: None,
+            run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        };
+        self.services.job_enqueue(actor, request).await.unwrap().id
+    }
+}
+
+#[tokio::test]
+async fn jobs_follow_roles_and_tenancy() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await.with_fast_jobs(60, 1);
+        let (oscar, vera, bert) = (
+            w.actor("oscar").await,
+            w.actor("vera").await,
+            w.actor("bert").await,
+        );
+        let acme = w.enqueue(&oscar, Some("acme"), serde_json::json!({})).await;
+        let beta = w.enqueue(&bert, Some("beta"), serde_json::json!({})).await;
+        let platform = w.enqueue(&w.admin, None, serde_json::json!({})).await;
+        let cases: Vec<(&Actor, String, u8)> = vec![
+            (&vera, format!("job show {acme}"), 0),
+            (&vera, format!("job show {beta}"), 3),
+            (&vera, format!("job show {platform}"), 3),
+            (&vera, format!("job cancel {acme} --yes"), 6),
+            (&vera, format!("job retry {acme}"), 6),
+            (&bert, format!("job show {acme}"), 3),
+            (&bert, format!("job cancel {acme} --yes"), 3),
+            (&oscar, format!("job cancel {platform} --yes"), 3),
+            (&oscar, format!("job cancel {acme}"), 2),
+            (&oscar, format!("job retry {acme}"), 4),
+            (&oscar, format!("job cancel {acme} --yes"), 0),
+            (&oscar, format!("job cancel {acme} --yes"), 4),
+            (&oscar, format!("job retry {acme}"), 0),
+            (&w.admin, format!("job show {beta}"), 0),
+            (&w.admin, format!("job cancel {platform} -y"), 0),
+            (&w.admin, "job show 9999".into(), 3),
+            (&w.admin, "job show x1".into(), 5),
+            (&w.admin, "job list --state nope".into(), 5),
+            (&w.admin, "job list --limit 0".into(), 5),
+            (&vera, "host reconcile --no-wait".into(), 6),
+        ];
+        for (actor, line, exit) in &cases {
+            let out = w.run(actor, line).await;
+            assert_eq!(
+                out.exit,
+                *exit,
+                "{} {line}: {}",
+                actor.user,
+                out.stderr_text()
+            );
+        }
+        let ids = |list: &Value| -> Vec<i64> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(ids(&w.json(&vera, "job list").await), [acme], "{}", t.name);
+        let all = w.json(&w.admin, "job list").await;
+        assert_eq!(ids(&all), [platform, beta, acme]);
+        let cancelled = w.json(&w.admin, "job list --state cancelled").await;
+        assert_eq!(ids(&cancelled), [platform]);
+        assert_eq!(
+            ids(&w.json(&w.admin, "job list --limit 1").await),
+            [platform]
+        );
+        let shown = w.json(&vera, &format!("job show {acme}")).await;
+        assert_eq!(shown["state"], "queued");
+        assert_eq!(shown["tenant"], "acme");
+        assert_eq!(shown["created_by"], "oscar");
+        assert_eq!(shown["attempts"], 0);
+        let platform_job = w.json(&w.admin, &format!("job show {platform}")).await;
+        assert_eq!(platform_job["tenant"], Value::Null);
+        assert_eq!(platform_job["state"], "cancelled");
+
+        let queued = w.json(&w.admin, "host reconcile --no-wait").await;
+        assert_eq!(queued["kind"], "host.reconcile");
+        assert_eq!(queued["state"], "queued");
+        let out = w.run(&w.admin, "host reconcile --no-wait").await;
+        assert_eq!(out.exit, 0);
+        assert!(
+            out.stdout_text().trim().parse::<i64>().is_ok(),
+            "{}",
+            out.stdout_text()
+        );
+
+        for action in ["job.enqueue", "job.cancel", "job.retry"] {
+            let rows = w
+                .json(&w.admin, &format!("audit list --action {action}"))
+                .await;
+            assert!(!rows.as_array().unwrap().is_empty(), "{action}");
+        }
+        // The acme operator sees its tenant's job rows in the trail scope of its role.
+        t.finish().await;
+    }
+}
+
+/// Collects `job watch`'s progress lines.
+struct WatchIo {
+    stderr: Vec<String>,
+}
+
+impl command::CommandIo for WatchIo {
+    fn has_tty(&self) -> bool {
+        false
+    }
+    async fn read_stdin(&mut self, _limit: usize) -> vipanel::error::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    async fn confirm(&mut self, _prompt: &str) -> vipanel::error::Result<bool> {
+        Ok(false)
+    }
+    async fn stream_stderr(&mut self, stderr: Vec<u8>) -> vipanel::error::Result<()> {
+        self.stderr.push(String::from_utf8(stderr).unwrap());
+        Ok(())
+    }
+    async fn stopped(&mut self) {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+#[tokio::test]
+async fn job_watch_ends_with_the_jobs_outcome() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await.with_fast_jobs(1, 1);
+        let oscar = w.actor("oscar").await;
+        let due = |payload: Value| vipanel::service::JobRequest {
+            kind: "test.job".into(),
+            tenant_id: Some(oscar.tenant_id),
+            payload,
+            idempotency_key: None,
+            run_at: None,
+        };
+        let pool = w.services.start_job_workers();
+        let watch = |id: i64| {
+            let w = &w;
+            let oscar = oscar.clone();
+            async move {
+                let mut io = WatchIo { stderr: Vec::new() };
+                let out = w
+                    .run_io(&oscar, &format!("job watch {id} -o json"), &mut io)
+                    .await;
+                let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+                (out.exit, job, io.stderr.concat())
+            }
+        };
+        let ok = w
+            .services
+            .job_enqueue(&oscar, due(serde_json::json!({"n": 1})));
+        let ok = ok.await.unwrap().id;
+        let (exit, job, progress) = watch(ok).await;
+        assert_eq!(exit, 0, "{}: {job}", t.name);
+        assert_eq!(job["state"], "succeeded");
+        assert_eq!(job["result"]["echo"]["n"], 1);
+        assert_eq!(job["progress"], 100);
+        assert!(progress.contains("succeeded"), "{progress}");
+
+        let fail = w
+            .services
+            .job_enqueue(&oscar, due(serde_json::json!({"fail": true})));
+        let (exit, job, _) = watch(fail.await.unwrap().id).await;
+        assert_eq!(exit, 8, "{job}");
+        assert_eq!(job["state"], "failed");
+        assert_eq!(job["error"], "asked to fail");
+
+        let slow = w
+            .services
+            .job_enqueue(&oscar, due(serde_json::json!({"sleep_ms": 5000})));
+        let (exit, job, _) = watch(slow.await.unwrap().id).await;
+        assert_eq!(exit, 8, "{job}");
+        assert!(
+            job["error"].as_str().unwrap().contains("timed out"),
+            "{job}"
+        );
+
+        // Cancelled at a checkpoint while running.
+        let looping = w
+            .services
+            .job_enqueue(
+                &oscar,
+                due(serde_json::json!({"until_cancelled": true, "n": 2})),
+            )
+            .await
+            .unwrap()
+            .id;
+        let cancel = async {
+            loop {
+                let job = w.json(&oscar, &format!("job show {looping}")).await;
+                if job["message"] == "looping" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            w.run(&oscar, &format!("job cancel {looping} --yes")).await
+        };
+        let ((exit, job, _), cancelled) = tokio::join!(watch(looping), cancel);
+        assert_eq!(cancelled.exit, 0, "{}", cancelled.stderr_text());
+        assert_eq!(exit, 4, "{job}");
+        assert_eq!(job["state"], "cancelled");
+
+        // A caller that cannot stream is told so.
+        let out = w.run(&oscar, &format!("job watch {ok}")).await;
+        assert_eq!(out.exit, 2, "{}", out.stderr_text());
+        pool.shutdown(std::time::Duration::from_secs(5)).await;
+        t.finish().await;
+    }
+}
+
+/// A daemon that stops (or dies) mid-job leaves the job running with its lease; once the lease
+/// expires the reaper of the next pool queues it again and it runs to its end.
+#[tokio::test]
+async fn a_job_left_by_a_stopped_pool_runs_again_after_its_lease() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await.with_fast_jobs(60, 2);
+        let oscar = w.actor("oscar").await;
+        let first = w.services.start_job_workers();
+        let request = vipanel::service::JobRequest {
+            kind: "test.job".into(),
+            tenant_id: Some(oscar.tenant_id),
+            payload: serde_json::json!({"hang_first_attempt": true}),
+            idempotency_key: Some("once".into()),
+            run_at: None,
+        };
+        let id = w
+            .services
+            .job_enqueue(&oscar, request.clone())
+            .await
+            .unwrap()
+            .id;
+        let again = w.services.job_enqueue(&oscar, request).await.unwrap().id;
+        assert_eq!(again, id, "same idempotency key, same job");
+        loop {
+            let job = w.json(&oscar, &format!("job show {id}")).await;
+            if job["message"] == "half way" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // No grace: the job is dropped mid-way and keeps its lease.
+        first.shutdown(std::time::Duration::ZERO).await;
+        let left = w.json(&oscar, &format!("job show {id}")).await;
+        assert_eq!(left["state"], "running", "{}: {left}", t.name);
+        let second = w.services.start_job_workers();
+        let mut io = WatchIo { stderr: Vec::new() };
+        let out = w
+            .run_io(&oscar, &format!("job watch {id} -o json"), &mut io)
+            .await;
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.exit, 0, "{job}");
+        assert_eq!(job["attempts"], 2, "the first attempt counted");
+        assert_eq!(job["state"], "succeeded");
+        second.shutdown(std::time::Duration::from_secs(5)).await;
+        t.finish().await;
+    }
+}

@@ -96,10 +96,15 @@ async fn execute<I: CommandIo>(
             PHP_COLUMNS,
             "no PHP-FPM version is installed",
         )),
-        Command::Host(HostCommand::Reconcile) => {
+        Command::Host(HostCommand::Reconcile { no_wait: false }) => {
             let report = services.host_reconcile(actor).await?;
             Ok(object(&report))
         }
+        Command::Host(HostCommand::Reconcile { no_wait: true }) => {
+            let job = services.host_reconcile_enqueue(actor).await?;
+            Ok(super::jobs::queued(&job, format))
+        }
+        Command::Job(cmd) => super::jobs::job(services, actor, cmd, io, format).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
         Command::Session(cmd) => session(services, actor, cmd, io).await,
         Command::Audit(AuditCommand::List {

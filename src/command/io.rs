@@ -26,6 +26,15 @@ pub trait CommandIo: Send {
         )))
     }
 
+    /// Sends part of a streaming command's standard error now (`job watch`'s progress lines).
+    /// Callers that cannot stream refuse, like [`stream`](Self::stream).
+    fn stream_stderr(&mut self, stderr: Vec<u8>) -> impl Future<Output = Result<()>> + Send {
+        let _ = stderr;
+        std::future::ready(Err(crate::error::Error::usage(
+            "this command streams its output: run it over SSH, in the shell or with `vipanel admin`",
+        )))
+    }
+
     /// Resolves when whoever runs a streaming command wants it to stop (Ctrl-C, the client went
     /// away). Cancel-safe: it may be dropped and called again.
     fn stopped(&mut self) -> impl Future<Output = ()> + Send {

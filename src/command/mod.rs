@@ -7,6 +7,7 @@ mod dispatch;
 mod follow;
 mod help;
 mod io;
+mod jobs;
 pub mod mask;
 pub mod output;
 mod second_factor;

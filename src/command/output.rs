@@ -31,6 +31,9 @@ pub enum Rendered {
     Done { message: String, value: Value },
     /// Text printed as is on stdout whatever the format (help, version in table mode).
     Text(String),
+    /// Another rendering with a non-zero exit status that is not an error (`job watch` of a
+    /// job that failed: the job is the output, 8 the status).
+    WithExit(Box<Rendered>, u8),
 }
 
 /// The bytes a command writes and its exit status.
@@ -79,6 +82,11 @@ fn to_value<T: Serialize>(item: &T) -> Value {
 
 /// Formats a successful result into an [`Outcome`] with exit 0.
 pub fn render(rendered: Rendered, format: Format) -> Outcome {
+    if let Rendered::WithExit(inner, exit) = rendered {
+        let mut out = render(*inner, format);
+        out.exit = exit;
+        return out;
+    }
     let mut out = Outcome::default();
     match (rendered, format) {
         (Rendered::Text(text), _) => out.stdout = text.into_bytes(),
@@ -118,6 +126,8 @@ pub fn render(rendered: Rendered, format: Format) -> Outcome {
             out.stdout = key_values(&value, "\t", false).into_bytes()
         }
         (Rendered::Done { message, .. }, _) => out.stderr = format!("{message}\n").into_bytes(),
+        // Unwrapped above.
+        (Rendered::WithExit(..), _) => {}
     }
     out
 }

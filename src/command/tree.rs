@@ -83,6 +83,9 @@ pub enum Command {
     /// The audit trail: who did what, from where, with what result (tamper-evident).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Background jobs: long work queued in the database and run by the daemon's workers.
+    #[command(subcommand)]
+    Job(JobCommand),
     /// Start the interactive shell (needs a terminal: `ssh -t … shell`; a login without a
     /// command starts it too).
     Shell,
@@ -316,8 +319,65 @@ pub enum PhpCommand {
 pub enum HostCommand {
     /// Rebuild every site's files from the database, remove managed files and site accounts
     /// that belong to no site, finish interrupted deletions; reload once. Safe to repeat.
-    #[command(after_help = "Example:\n  {prefix} host reconcile -o json")]
-    Reconcile,
+    #[command(after_help = "Examples:\n  {prefix} host reconcile -o json\n  \
+        {prefix} host reconcile --no-wait -o json\n\n\
+        With --no-wait the reconcile is queued as a job (host.reconcile) and its id printed at\n\
+        once (JSON: the job); follow it with `job watch ID`.")]
+    Reconcile {
+        /// Queue the reconcile as a background job and print its id instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List jobs, newest first: your tenant's (admins: all, platform jobs included).
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  {prefix} job list\n  \
+        {prefix} job list --state failed -o json\n  {prefix} job list --kind host.reconcile --limit 5"
+    )]
+    List {
+        /// Only jobs in this state: queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this kind, like host.reconcile.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many jobs (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one job: state, progress, attempts, result or error.
+    #[command(after_help = "Example:\n  {prefix} job show 42 -o json")]
+    Show {
+        /// The job's id, as `job list` shows it.
+        id: String,
+    },
+    /// Follow a job until it ends: progress lines on stderr, then the job.
+    #[command(after_help = "Example:\n  {prefix} job watch 42\n\n\
+        Exit status: 0 the job succeeded, 8 it failed, 4 it was cancelled. With -o json the\n\
+        final job is printed as one object. Ctrl-C stops watching, not the job.")]
+    Watch {
+        /// The job's id.
+        id: String,
+    },
+    /// Cancel a job: a queued one at once, a running one at its next checkpoint
+    /// (operators and above).
+    #[command(after_help = "Example:\n  {prefix} job cancel 42 --yes")]
+    Cancel {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Queue a failed or cancelled job again, its attempts reset (operators and above).
+    #[command(after_help = "Example:\n  {prefix} job retry 42")]
+    Retry {
+        /// The job's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

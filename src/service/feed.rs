@@ -129,6 +129,7 @@ fn sees_change(actor: &Actor, entry: &AuditEntry, audit: bool) -> bool {
         "tenant" => Resource::Tenant,
         "user" | "totp" => Resource::User,
         "key" => Resource::Key,
+        "job" => Resource::Job,
         _ => return false,
     };
     let owner = if matches!(resource, Resource::User) && entry.target == actor.user {

@@ -13,6 +13,9 @@ mod dashboard;
 mod enrollment;
 mod feed;
 mod identity;
+mod job_kinds;
+mod job_worker;
+mod jobs;
 mod keys;
 pub mod policy;
 mod preflight;
@@ -35,6 +38,9 @@ pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use enrollment::{EnrollRequirement, PendingEnrollment, locked_out_error};
 pub use feed::{FeedBatch, FeedRow, change_kind, is_change};
 pub use identity::{LoginCheck, LoginIdentity, LoginRefusal, SecondStep};
+pub use job_kinds::HOST_RECONCILE;
+pub use job_worker::JobPool;
+pub use jobs::{JobContext, JobKind, JobQuery, JobRegistry, JobRequest, JobView};
 pub use keys::KeyOptions;
 pub use preflight::DeleteTarget;
 pub use second_factor::CodeCheck;
@@ -63,17 +69,25 @@ pub struct Services {
     pub sessions: SessionRegistry,
     /// Started on first use (it needs the runtime); the daemon starts it at start.
     applier: Arc<OnceLock<Applier>>,
+    /// The job kinds this process runs (see [`JobKind`]).
+    job_registry: JobRegistry,
+    /// Wakes an idle worker when this process enqueues a job.
+    job_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Services {
     pub fn new(db: Db, config: Arc<Config>) -> Services {
-        Services {
+        let services = Services {
             db,
             config,
             secret_key: Arc::new(OnceLock::new()),
             sessions: SessionRegistry::new(),
             applier: Arc::new(OnceLock::new()),
-        }
+            job_registry: JobRegistry::default(),
+            job_wake: Arc::new(tokio::sync::Notify::new()),
+        };
+        job_kinds::register_builtin(&services);
+        services
     }
 
     /// This process's host applier (see [`Applier`]); a bad `[host]` layout is exit 5.

@@ -22,6 +22,9 @@ pub enum Resource {
     Audit,
     /// Live sessions: everyone lists (scoped by the service); owners and admins kill.
     Session,
+    /// Queued work: a tenant's users read its jobs, operators and above cancel and retry them;
+    /// platform jobs (no tenant) are admins' only (see [`check_job`]).
+    Job,
 }
 
 /// Reading or changing.
@@ -62,6 +65,8 @@ fn role_allows(role: Role, resource: Resource, verb: Verb, owner: Owner) -> bool
         (Dashboard | Audit, Verb::Write) => false,
         (Session, Verb::Read) => true,
         (Session, Verb::Write) => role >= Role::Owner,
+        (Job, Verb::Read) => true,
+        (Job, Verb::Write) => role >= Role::Operator,
     }
 }
 
@@ -98,6 +103,25 @@ pub fn check(
     Ok(())
 }
 
+/// Decides one action on a job of `tenant_id` (`None`: a platform job, which only admins see;
+/// to anyone else it reads as not found, like another tenant's).
+pub fn check_job(actor: &Actor, verb: Verb, tenant_id: Option<i64>, what: &str) -> Result<()> {
+    match tenant_id {
+        Some(id) => check(actor, Resource::Job, verb, Owner::Tenant(id), what),
+        None if actor.is_admin() => Ok(()),
+        None => {
+            check(
+                actor,
+                Resource::Job,
+                verb,
+                Owner::Tenant(actor.tenant_id),
+                what,
+            )?;
+            Err(not_found(what))
+        }
+    }
+}
+
 /// The tenant an actor works in: its own, or `--tenant` for admins (anyone else: exit 6).
 pub fn require_admin_for_tenant_flag(actor: &Actor, flag: Option<&str>) -> Result<()> {
     if flag.is_some() && !actor.is_admin() {
@@ -121,6 +145,7 @@ fn resource_plural(resource: Resource) -> &'static str {
         Resource::Dashboard => "the dashboard",
         Resource::Audit => "the audit chain",
         Resource::Session => "sessions",
+        Resource::Job => "jobs",
     }
 }
 
@@ -204,6 +229,35 @@ mod tests {
                 "s"
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn jobs_by_role_and_tenancy() {
+        use crate::error::ErrorKind::{Forbidden, NotFound};
+        let kind = |r: Result<()>| r.err().map(|e| e.kind);
+        for role in Role::ALL {
+            let a = actor(role, 1);
+            assert!(
+                check_job(&a, Verb::Read, Some(1), "job 1").is_ok(),
+                "{role:?}"
+            );
+            let write = check_job(&a, Verb::Write, Some(1), "job 1");
+            assert_eq!(write.is_ok(), role >= Role::Operator, "{role:?}");
+            let other = check_job(&a, Verb::Read, Some(2), "job 2");
+            let platform = check_job(&a, Verb::Read, None, "job 3");
+            if role == Role::Admin {
+                assert!(other.is_ok() && platform.is_ok());
+                assert!(check_job(&a, Verb::Write, None, "job 3").is_ok());
+            } else {
+                assert_eq!(kind(other), Some(NotFound), "{role:?}");
+                assert_eq!(kind(platform), Some(NotFound), "{role:?}");
+            }
+        }
+        let viewer = actor(Role::Viewer, 1);
+        assert_eq!(
+            kind(check_job(&viewer, Verb::Write, Some(1), "job 1")),
+            Some(Forbidden)
         );
     }
 

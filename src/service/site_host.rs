@@ -97,14 +97,7 @@ impl Services {
             if !actor.is_admin() {
                 return Err(Error::forbidden("only admins reconcile the host"));
             }
-            let report = self.applier()?.reconcile().await?;
-            if let Some(e) = &report.error {
-                return Err(Error::unavailable(format!(
-                    "cannot reconcile the host: {e}"
-                )));
-            }
-            let sites = self.db.sites(None).await?;
-            let summary = summarize(&report, &sites);
+            let summary = self.reconcile_host().await?;
             let detail = format!(
                 "sites={} changed={} failed={}",
                 summary.sites,
@@ -123,6 +116,38 @@ impl Services {
             Ok(summary)
         })
         .await
+    }
+
+    /// `host reconcile --no-wait` (admins): enqueues a `host.reconcile` platform job.
+    pub async fn host_reconcile_enqueue(&self, actor: &Actor) -> Result<super::JobView> {
+        self.audited(actor, "host.reconcile", "local", async {
+            if actor.is_admin() {
+                Ok(())
+            } else {
+                Err(Error::forbidden("only admins reconcile the host"))
+            }
+        })
+        .await?;
+        let request = super::JobRequest {
+            kind: super::HOST_RECONCILE.into(),
+            tenant_id: None,
+            payload: serde_json::json!({}),
+            idempotency_key: None,
+            run_at: None,
+        };
+        self.job_enqueue(actor, request).await
+    }
+
+    /// The work of `host reconcile`, without checks or audit (the command and the job use it).
+    pub(super) async fn reconcile_host(&self) -> Result<ReconcileReport> {
+        let report = self.applier()?.reconcile().await?;
+        if let Some(e) = &report.error {
+            return Err(Error::unavailable(format!(
+                "cannot reconcile the host: {e}"
+            )));
+        }
+        let sites = self.db.sites(None).await?;
+        Ok(summarize(&report, &sites))
     }
 
     /// Where a site's access (or error) log is, after checking the actor may read the site.

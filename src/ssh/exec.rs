@@ -59,6 +59,14 @@ impl CommandIo for ChannelIo {
         }
     }
 
+    async fn stream_stderr(&mut self, stderr: Vec<u8>) -> Result<()> {
+        if stderr.is_empty() || self.send(1, stderr).await {
+            Ok(())
+        } else {
+            Err(Error::unavailable("the client went away"))
+        }
+    }
+
     /// A streaming command over exec stops when the channel closes or the connection ends, at a
     /// `signal` request, or (with a PTY, where the client's terminal is raw) at a typed Ctrl-C.
     /// The end of stdin does not stop it, so `ssh -n HOST audit list --follow` streams.

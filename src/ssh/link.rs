@@ -505,6 +505,18 @@ impl CommandIo for LinkIo {
             .map_err(|_| Error::unavailable("the session went away"))
     }
 
+    async fn stream_stderr(&mut self, stderr: Vec<u8>) -> Result<()> {
+        let output = Reply::Output {
+            id: self.id,
+            stdout: String::new(),
+            stderr: text(stderr, self.tty),
+        };
+        self.tx
+            .send(output)
+            .await
+            .map_err(|_| Error::unavailable("the session went away"))
+    }
+
     async fn stopped(&mut self) {
         loop {
             if *self.cancel.borrow_and_update() {

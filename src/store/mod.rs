@@ -9,6 +9,7 @@
 mod audit;
 mod audit_chain;
 mod audit_retention;
+mod jobs;
 mod keys;
 mod migrate;
 mod networks;
@@ -21,6 +22,10 @@ mod users;
 
 pub use audit::{AuditFilter, AuditRow, NewAudit};
 pub use audit_retention::{AuditPrune, AuditVerdict};
+pub use jobs::{
+    JOB_CANCELLED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_STATES, JOB_SUCCEEDED, JobEnd,
+    JobFilter, JobRow, Lease, NewJob, backoff as job_backoff,
+};
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
 pub use second_factor::{EnrollCodeRow, TotpRow};
 pub use servers::ServerRow;
