@@ -5,9 +5,11 @@
 //! is also the source of truth for which keys exist and what type each has.
 
 mod host;
+mod metrics;
 mod session;
 
 pub use host::{HostConfig, HostMode, ReloadMethod};
+pub use metrics::MetricsConfig;
 pub use session::SessionConfig;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,7 @@ pub struct Config {
     pub host: HostConfig,
     pub audit: AuditConfig,
     pub session: SessionConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +175,7 @@ impl Default for Config {
             host: HostConfig::default(),
             audit: AuditConfig::default(),
             session: SessionConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -488,6 +492,7 @@ impl Config {
         }
         self.host.validate()?;
         self.audit.validate()?;
+        self.metrics.validate()?;
         self.session.validate()
     }
 
