@@ -1,5 +1,7 @@
 -- Server metrics (SQLite dialect). Same meaning as migrations/postgres/0006_server_metrics.sql.
--- Never edit a landed migration: add a new one. Depends only on 0001 (`servers`).
+-- Never edit a landed migration: add a new one. Depends only on 0001 (`servers`), not on 0005:
+-- sqlx applies every embedded migration not applied yet, in version order, without requiring
+-- the versions to be contiguous, so a database that has 0006 gets 0005 later as usual.
 
 -- One row per sample (`raw`) or per roll-up bucket (`5m`, `1h`: averages of the raw samples in
 -- the bucket, `samples` of them). `at` is milliseconds since the Unix epoch (UTC): an integer
