@@ -111,7 +111,7 @@ impl Db {
     /// (ending at or before `now_ms`) that starts at or after `raw_kept_from_ms` (so all its raw
     /// samples are still there) and is not older than the server's newest roll-up (which is
     /// computed again). Written with an upsert, so running it twice (or on two nodes) changes
-    /// nothing. Returns the rows written. `server_id IN (…)` makes the read a range search of
+    /// nothing. Returns the rows written. Joined from `servers`, the read is a range search of
     /// the primary key per server rather than a scan of the table (SQLite's plan:
     /// `SEARCH r USING PRIMARY KEY (server_id=? AND resolution=? AND at>? AND at<?)`).
     pub async fn rollup_metrics(
@@ -134,18 +134,22 @@ impl Db {
         if from >= to {
             return Ok(0);
         }
+        // Each server's newest roll-up is looked up once (MATERIALIZED keeps either planner
+        // from folding the lookup into the join, where it would run once per raw row).
         let sql = concat!(
-            "INSERT INTO server_metrics (server_id, resolution, at, cpu_pct, load1, load5,
+            "WITH b AS MATERIALIZED (
+                SELECT s.id, COALESCE((SELECT MAX(o.at) FROM server_metrics o
+                    WHERE o.server_id = s.id AND o.resolution = $1), 0) AS rolled
+                FROM servers s)
+            INSERT INTO server_metrics (server_id, resolution, at, cpu_pct, load1, load5,
                 load15, mem_used_bytes, mem_total_bytes, disk_used_bytes, disk_total_bytes,
                 net_rx_bytes_per_s, net_tx_bytes_per_s, samples)
             SELECT r.server_id, $1, (r.at / $2) * $2, ",
             averages!(),
             ", COUNT(*)
-            FROM server_metrics r
-            WHERE r.server_id IN (SELECT id FROM servers) AND r.resolution = 'raw'
-                AND r.at >= $3 AND r.at < $4
-                AND r.at >= COALESCE((SELECT MAX(o.at) FROM server_metrics o
-                    WHERE o.server_id = r.server_id AND o.resolution = $1), 0)
+            FROM b JOIN server_metrics r ON r.server_id = b.id
+            WHERE r.resolution = 'raw'
+                AND r.at >= (CASE WHEN b.rolled > $3 THEN b.rolled ELSE $3 END) AND r.at < $4
             GROUP BY r.server_id, 3
             ON CONFLICT (server_id, resolution, at) DO UPDATE SET
                 cpu_pct = excluded.cpu_pct, load1 = excluded.load1, load5 = excluded.load5,
