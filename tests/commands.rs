@@ -1351,6 +1351,11 @@ async fn metrics_command_and_live_samples_in_server_views() {
         let days = days.as_array().unwrap();
         assert!(!days.is_empty(), "{}", t.name);
         assert!(days.iter().all(|p| p["resolution"] == "5m"), "{days:?}");
+        // Two days in about 300 points: 576 s, rounded up to whole 5-minute buckets (600 s).
+        for point in days {
+            let at = chrono::DateTime::parse_from_rfc3339(point["at"].as_str().unwrap()).unwrap();
+            assert_eq!(at.timestamp() % 600, 0, "{point}");
+        }
 
         // server list|show carry the newest sample.
         let servers = w.json(a, "server list").await;

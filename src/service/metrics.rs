@@ -65,8 +65,13 @@ impl Services {
         } else {
             Resolution::Hourly
         };
-        // A step finer than the stored buckets would only repeat them.
-        let step_ms = step_ms.max(resolution.bucket_ms().unwrap_or(0));
+        // A step finer than the stored buckets would only repeat them; a chosen step is a
+        // whole number of them, so every point averages as many.
+        let bucket = resolution.bucket_ms().unwrap_or(1);
+        let step_ms = match step {
+            Some(_) => step_ms.max(bucket),
+            None => (step_ms + bucket - 1) / bucket * bucket,
+        };
         let now = crate::store::now().timestamp_millis();
         let from = now - range_ms;
         let rows = self
