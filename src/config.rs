@@ -6,11 +6,13 @@
 
 mod host;
 mod jobs;
+mod metrics;
 mod providers;
 mod session;
 
 pub use host::{HostConfig, HostMode, ReloadMethod};
 pub use jobs::JobsConfig;
+pub use metrics::MetricsConfig;
 pub use providers::{HetznerConfig, ProvidersConfig};
 pub use session::SessionConfig;
 
@@ -48,6 +50,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub providers: ProvidersConfig,
     pub jobs: JobsConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +183,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             providers: ProvidersConfig::default(),
             jobs: JobsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -498,7 +502,8 @@ impl Config {
         self.audit.validate()?;
         self.session.validate()?;
         self.providers.validate()?;
-        self.jobs.validate()
+        self.jobs.validate()?;
+        self.metrics.validate()
     }
 
     /// The database URL in effect: `database_url`, or SQLite in the data dir.

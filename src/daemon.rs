@@ -122,6 +122,8 @@ pub async fn serve(config: Config) -> Result<()> {
         pool.shutdown(grace).await;
     });
     let mut ssh_signal = signal_seen;
+    let collector = tokio::spawn(metrics_collector_loop(services.clone()));
+    let rollups = tokio::spawn(metrics_rollup_loop(services.clone()));
     crate::ssh::serve(
         services.clone(),
         listener,
@@ -134,6 +136,8 @@ pub async fn serve(config: Config) -> Result<()> {
     .await?;
     retention.abort();
     let _ = jobs_stopped.await;
+    collector.abort();
+    rollups.abort();
     services.sessions_shutdown().await;
     db.close().await;
     tracing::info!("stopped");
@@ -170,6 +174,83 @@ async fn retention_loop(services: Services) {
             ),
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "cannot prune the audit trail"),
+        }
+    }
+}
+
+/// Samples the panel host (server `local`) every `metrics.interval_ms` and stores each sample
+/// (nothing when `metrics.enabled` is false). The first reading only primes the CPU and network
+/// counters. A failed write is logged, and the next sample is taken as usual.
+async fn metrics_collector_loop(services: Services) {
+    let settings = services.config.metrics.clone();
+    if !settings.enabled {
+        tracing::info!("metrics.enabled = false: the panel host is not sampled");
+        return;
+    }
+    let server_id = match services.db.local_server_id().await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            tracing::error!("no server `local`: the panel host is not sampled");
+            return;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot find server `local`: the panel host is not sampled");
+            return;
+        }
+    };
+    let mut sampler = Some(crate::metrics::Sampler::new(std::path::Path::new(
+        &settings.disk_path,
+    )));
+    let mut every = tokio::time::interval(Duration::from_millis(settings.interval_ms));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(mut current) = sampler.take() else {
+            return;
+        };
+        // /proc reads are quick, but statvfs on a hung network file system is not.
+        let taken = tokio::task::spawn_blocking(move || {
+            let values = current.sample();
+            (current, values)
+        })
+        .await;
+        let values = match taken {
+            Ok((current, values)) => {
+                sampler = Some(current);
+                values
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the metrics sampler failed; sampling stops");
+                return;
+            }
+        };
+        let Some(values) = values else { continue };
+        if let Err(err) = services
+            .record_local_metrics(server_id, crate::store::now(), &values)
+            .await
+        {
+            tracing::warn!(error = %err, "cannot store a metrics sample");
+        }
+    }
+}
+
+/// Computes metric roll-ups and prunes old samples at start, then every
+/// `metrics.rollup_interval_secs`. A failure is logged and tried again at the next interval.
+async fn metrics_rollup_loop(services: Services) {
+    let mut every = tokio::time::interval(Duration::from_secs(
+        services.config.metrics.rollup_interval_secs,
+    ));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match services.metrics_maintenance(crate::store::now()).await {
+            Ok(done) if done.rolled_up + done.pruned > 0 => tracing::debug!(
+                rolled_up = done.rolled_up,
+                pruned = done.pruned,
+                "metrics roll-ups and pruning"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "cannot roll up or prune metrics"),
         }
     }
 }

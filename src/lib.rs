@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod host;
 pub mod local_admin;
+pub mod metrics;
 pub mod provider;
 pub mod rpc;
 pub mod secret;

@@ -1545,3 +1545,214 @@ async fn a_job_left_by_a_stopped_pool_runs_again_after_its_lease() {
         t.finish().await;
     }
 }
+
+/// Adds a server of tenant `tenant` (cloud servers have no command yet).
+async fn insert_tenant_server(db: &vipanel::store::Db, tenant: &str, name: &str) -> i64 {
+    let tenant_id = db.tenant_by_name(tenant).await.unwrap().unwrap().id;
+    let sql = "INSERT INTO servers (tenant_id, name, provider, status, created_at)
+               VALUES ($1, $2, 'hetzner', 'running', $3) RETURNING id";
+    let now = vipanel::store::now();
+    match db {
+        vipanel::store::Db::Sqlite(pool) => sqlx::query_scalar(sql)
+            .bind(tenant_id)
+            .bind(name)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        vipanel::store::Db::Postgres(pool) => sqlx::query_scalar(sql)
+            .bind(tenant_id)
+            .bind(name)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+    }
+}
+
+const METRIC_FIELDS: &[&str] = &[
+    "at",
+    "resolution",
+    "samples",
+    "cpu_pct",
+    "load1",
+    "load5",
+    "load15",
+    "mem_used_bytes",
+    "mem_total_bytes",
+    "disk_used_bytes",
+    "disk_total_bytes",
+    "net_rx_bytes_per_s",
+    "net_tx_bytes_per_s",
+];
+
+#[tokio::test]
+async fn metrics_command_and_live_samples_in_server_views() {
+    use vipanel::domain::MetricValues;
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let a = &w.admin;
+        let db = &w.services.db;
+        let local = db.local_server_id().await.unwrap().unwrap();
+        let betabox = insert_tenant_server(db, "beta", "betabox").await;
+        let now = vipanel::store::now().timestamp_millis();
+        let values = |i: i64| MetricValues {
+            cpu_pct: Some(10.0 * i as f64),
+            load1: Some(1.25),
+            load5: Some(1.0),
+            load15: Some(0.75),
+            mem_used_bytes: Some(1 << 30),
+            mem_total_bytes: Some(4 << 30),
+            disk_used_bytes: Some(5 << 30),
+            disk_total_bytes: Some(20 << 30),
+            net_rx_bytes_per_s: Some(1234.5),
+            net_tx_bytes_per_s: Some(99.0),
+        };
+        // Five samples, 10 s apart, the newest 2 s ago; an hour of older ones, one a minute.
+        for i in 1..=5 {
+            db.insert_metric_sample(local, now - 2_000 - (5 - i) * 10_000, &values(i))
+                .await
+                .unwrap();
+        }
+        for minute in 10..70 {
+            db.insert_metric_sample(local, now - minute * 60_000, &values(0))
+                .await
+                .unwrap();
+        }
+        db.insert_metric_sample(betabox, now - 1_000, &values(2))
+            .await
+            .unwrap();
+
+        // Every point of a short range, oldest first, with all its fields.
+        let points = w.json(a, "metrics local --since 5m").await;
+        let points = points.as_array().unwrap();
+        assert_eq!(points.len(), 5, "{}: {points:?}", t.name);
+        let keys: Vec<&str> = points[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, METRIC_FIELDS);
+        let cpu: Vec<f64> = points
+            .iter()
+            .map(|p| p["cpu_pct"].as_f64().unwrap())
+            .collect();
+        assert_eq!(cpu, [10.0, 20.0, 30.0, 40.0, 50.0]);
+        assert_eq!(points[0]["resolution"], "raw");
+        assert_eq!(points[0]["mem_total_bytes"], 4_i64 << 30);
+        assert!(chrono::DateTime::parse_from_rfc3339(points[0]["at"].as_str().unwrap()).is_ok());
+        // --step averages: one minute holds all five (or they straddle two minutes).
+        let coarse = w.json(a, "metrics local --since 5m --step 1m").await;
+        let coarse = coarse.as_array().unwrap();
+        let samples: i64 = coarse.iter().map(|p| p["samples"].as_i64().unwrap()).sum();
+        assert_eq!((samples, coarse.len() <= 2), (5, true), "{coarse:?}");
+        // The default range is an hour.
+        let hour = w.json(a, "metrics local --step 1h").await;
+        let total: i64 = hour
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["samples"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 5 + 50, "{}", t.name);
+
+        // Longer ranges read the 5-minute roll-ups.
+        w.services
+            .metrics_maintenance(vipanel::store::now())
+            .await
+            .unwrap();
+        let days = w.json(a, "metrics local --since 2d").await;
+        let days = days.as_array().unwrap();
+        assert!(!days.is_empty(), "{}", t.name);
+        assert!(days.iter().all(|p| p["resolution"] == "5m"), "{days:?}");
+        // Two days in about 300 points: 576 s, rounded up to whole 5-minute buckets (600 s).
+        for point in days {
+            let at = chrono::DateTime::parse_from_rfc3339(point["at"].as_str().unwrap()).unwrap();
+            assert_eq!(at.timestamp() % 600, 0, "{point}");
+        }
+
+        // server list|show carry the newest sample.
+        let servers = w.json(a, "server list").await;
+        let l = servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "local")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (l["cpu_pct"].as_f64(), l["load1"].as_f64()),
+            (Some(50.0), Some(1.25))
+        );
+        assert_eq!(
+            (&l["mem_used_bytes"], &l["disk_total_bytes"]),
+            (&Value::from(1_i64 << 30), &Value::from(20_i64 << 30))
+        );
+        let sampled = chrono::DateTime::parse_from_rfc3339(l["sampled_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(sampled, now - 2_000);
+        let shown = w.json(a, "server show betabox").await;
+        assert_eq!(shown["cpu_pct"].as_f64(), Some(20.0));
+        let table = w.run(a, "server list").await;
+        assert!(
+            table.stdout_text().contains("CPU PCT"),
+            "{}",
+            table.stdout_text()
+        );
+        let table = w.run(a, "metrics local --since 5m").await;
+        assert_eq!(table.exit, 0);
+        assert_eq!(table.stdout_text().lines().count(), 6);
+
+        // Who may read them: as `server show`. A tenant's server is hidden from others.
+        let (vera, olive, bert) = (
+            w.actor("vera").await,
+            w.actor("olive").await,
+            w.actor("bert").await,
+        );
+        let cases: Vec<(&Actor, &str, u8)> = vec![
+            (&vera, "metrics local", 0),
+            (&olive, "metrics local --since 1d --step 1h", 0),
+            (&bert, "metrics betabox", 0),
+            (&olive, "metrics betabox", 3),
+            (&vera, "metrics betabox", 3),
+            (a, "metrics betabox", 0),
+            (a, "metrics nowhere", 3),
+            (a, "metrics 'bad name!'", 3),
+            (a, "metrics local --since 1y", 5),
+            (a, "metrics local --since 0s", 5),
+            (a, "metrics local --step 0m", 5),
+            (a, "metrics local --step soon", 5),
+            (a, "metrics local --since 2w --step 1s", 5),
+            (a, "metrics", 2),
+        ];
+        for (actor, line, code) in cases {
+            let out = w.run(actor, line).await;
+            assert_eq!(
+                out.exit,
+                code,
+                "{} as {}: {line}: {}",
+                t.name,
+                actor.user,
+                out.stderr_text()
+            );
+        }
+        let hidden = w.run(&olive, "metrics betabox -o json").await;
+        let error: Value = serde_json::from_slice(&hidden.stderr).unwrap();
+        let missing = w.run(&olive, "metrics nowhere -o json").await;
+        let missing: Value = serde_json::from_slice(&missing.stderr).unwrap();
+        assert_eq!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace("betabox", "X"),
+            missing["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace("nowhere", "X"),
+            "a hidden server reads as a missing one"
+        );
+        t.finish().await;
+    }
+}

@@ -110,6 +110,13 @@ const SERVER_FIELDS: &[&str] = &[
     "tenant",
     "sites",
     "created_at",
+    "sampled_at",
+    "cpu_pct",
+    "load1",
+    "mem_used_bytes",
+    "mem_total_bytes",
+    "disk_used_bytes",
+    "disk_total_bytes",
 ];
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -2571,4 +2578,63 @@ fn command_rows_over_ssh_carry_the_masked_command_line_and_the_exit_code() {
         (&login["command"], &login["exit_code"]),
         (&Value::Null, &Value::Null)
     );
+}
+
+/// The daemon samples the panel host by itself: with a short interval, `server list` soon shows
+/// `local` with live values and `metrics local` returns samples taken during the test.
+#[test]
+fn metrics_of_the_panel_host_are_live() {
+    let Some(d) = Daemon::builder()
+        .env("VIPANEL_METRICS__INTERVAL_MS", "200")
+        .start()
+    else {
+        return;
+    };
+    let k = &d.admin_key;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Polling, each round one SSH round trip: the daemon needs two readings (one interval)
+    // before its first sample, and two distinct seconds for two points.
+    let points = loop {
+        let points = d.ssh_json(k, &["metrics", "local", "--since", "5m"]);
+        if points.as_array().is_some_and(|p| p.len() >= 2) {
+            break points;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no two samples within 30 s: {points}\n{}",
+            d.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for point in points.as_array().unwrap() {
+        assert_time(point, "at");
+        let at = chrono::DateTime::parse_from_rfc3339(point["at"].as_str().unwrap()).unwrap();
+        assert!(at >= started, "{point} is older than the test");
+        assert_eq!(point["resolution"], "raw");
+        assert!(point["samples"].as_i64().unwrap() >= 1);
+        let cpu = point["cpu_pct"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&cpu), "{point}");
+        assert!(point["mem_total_bytes"].as_i64().unwrap() > 0, "{point}");
+        assert!(point["disk_total_bytes"].as_i64().unwrap() > 0, "{point}");
+        assert!(point["load1"].as_f64().unwrap() >= 0.0, "{point}");
+    }
+
+    let servers = d.ssh_json(k, &["server", "list"]);
+    let local = &servers.as_array().unwrap()[0];
+    assert_eq!(local["name"], "local");
+    assert_fields(local, SERVER_FIELDS);
+    assert_time(local, "sampled_at");
+    let used = local["mem_used_bytes"].as_i64().unwrap();
+    let total = local["mem_total_bytes"].as_i64().unwrap();
+    assert!(0 < used && used <= total, "{local}");
+    let used = local["disk_used_bytes"].as_i64().unwrap();
+    let total = local["disk_total_bytes"].as_i64().unwrap();
+    assert!(0 < used && used <= total, "{local}");
+    assert!(local["cpu_pct"].as_f64().is_some() && local["load1"].as_f64().is_some());
+    let shown = d.ssh_json(k, &["server", "show", "local"]);
+    assert_time(&shown, "sampled_at");
+
+    expect(&d, k, &["metrics", "nowhere"], 3);
+    expect(&d, k, &["metrics", "local", "--since", "forever"], 5);
 }

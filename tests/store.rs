@@ -3,6 +3,7 @@
 
 mod db_support;
 
+use vipanel::domain::{MetricValues, Resolution};
 use vipanel::error::ErrorKind;
 use vipanel::store::{
     ApplyRecord, AuditFilter, AuditPrune, Db, NewAudit, NewKey, NewSite, SITE_DELETING, SiteChange,
@@ -36,7 +37,7 @@ async fn seed_tenant_user(db: &Db, tenant: &str, user: &str, role: &str) -> (i64
 async fn migrations_are_idempotent_and_complete() {
     for t in db_support::all().await {
         assert_eq!(t.db.migrate(None).await.unwrap(), 0, "{}", t.name);
-        assert_eq!(Db::known_migrations(), 5);
+        assert_eq!(Db::known_migrations(), 6);
         t.finish().await;
     }
 }
@@ -897,6 +898,225 @@ async fn site_changes_and_apply_records() {
         assert_eq!(site.status, SITE_DELETING, "{}", t.name);
         db.finish_site_deletion(id).await.unwrap();
         assert!(db.site_by_domain("example.com").await.unwrap().is_none());
+        t.finish().await;
+    }
+}
+
+/// Adds a server besides `local` (cloud servers have no store API yet).
+async fn insert_server(db: &Db, name: &str) -> i64 {
+    let sql = "INSERT INTO servers (tenant_id, name, provider, status, created_at)
+               VALUES (NULL, $1, 'hetzner', 'running', $2) RETURNING id";
+    let now = vipanel::store::now();
+    match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql)
+            .bind(name)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        Db::Postgres(pool) => sqlx::query_scalar(sql)
+            .bind(name)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+    }
+}
+
+fn sample(i: i64) -> MetricValues {
+    MetricValues {
+        cpu_pct: Some((i % 10) as f64),
+        load1: Some(0.5),
+        load5: Some(0.25),
+        load15: Some(0.125),
+        mem_used_bytes: Some(1000 + i),
+        mem_total_bytes: Some(4000),
+        disk_used_bytes: Some(2000),
+        disk_total_bytes: Some(8000),
+        net_rx_bytes_per_s: Some(100.0),
+        net_tx_bytes_per_s: None,
+    }
+}
+
+#[tokio::test]
+async fn server_metrics_samples_latest_rollups_and_pruning() {
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 3_600_000;
+    for t in db_support::all().await {
+        let db = &t.db;
+        let mut tx = db.begin().await.unwrap();
+        let local = tx.ensure_local_server().await.unwrap();
+        tx.commit().await.unwrap();
+        let cloud = insert_server(db, "cloud1").await;
+        assert_eq!(db.local_server_id().await.unwrap(), Some(local));
+        let servers = db.servers(None).await.unwrap();
+        assert!(servers.iter().all(|s| s.sampled_at.is_none()), "{}", t.name);
+
+        // Two hours of one sample a minute for `local`, from an hour boundary.
+        let base = (vipanel::store::now().timestamp_millis() / HOUR - 3) * HOUR;
+        for i in 0..120 {
+            db.insert_metric_sample(local, base + i * MIN, &sample(i))
+                .await
+                .unwrap();
+        }
+        // The same millisecond again is ignored.
+        db.insert_metric_sample(local, base, &sample(5))
+            .await
+            .unwrap();
+        db.insert_metric_sample(cloud, base + 7 * MIN, &sample(7))
+            .await
+            .unwrap();
+
+        // The newest sample of each server comes with the servers.
+        let servers = db.servers(None).await.unwrap();
+        let l = servers.iter().find(|s| s.id == local).unwrap();
+        assert_eq!(l.sampled_at, Some(base + 119 * MIN), "{}", t.name);
+        assert_eq!(
+            (l.cpu_pct, l.load1, l.mem_used_bytes, l.mem_total_bytes),
+            (Some(9.0), Some(0.5), Some(1119), Some(4000))
+        );
+        assert_eq!(
+            (l.disk_used_bytes, l.disk_total_bytes),
+            (Some(2000), Some(8000))
+        );
+        let c = db.server_by_name("cloud1", None).await.unwrap().unwrap();
+        assert_eq!(c.sampled_at, Some(base + 7 * MIN));
+        assert_eq!(c.mem_used_bytes, Some(1007));
+
+        // A range bucketed by 5 minutes: 24 points of 5 samples each.
+        let points = db
+            .metric_points(local, Resolution::Raw, base, base + 2 * HOUR, 5 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(points.len(), 24, "{}", t.name);
+        assert_eq!(points[0].at, base);
+        assert_eq!(points[1].at, base + 5 * MIN);
+        assert_eq!(points[0].samples, 5);
+        assert_eq!(points[0].cpu_pct, Some(2.0)); // 0..4
+        assert_eq!(points[1].cpu_pct, Some(7.0)); // 5..9
+        assert_eq!(points[0].mem_used_bytes, Some(1002));
+        assert_eq!(points[0].net_tx_bytes_per_s, None);
+        // A half-open range, and a step that is not a divisor of the data.
+        let points = db
+            .metric_points(
+                local,
+                Resolution::Raw,
+                base + 10 * MIN,
+                base + 20 * MIN,
+                3 * MIN,
+            )
+            .await
+            .unwrap();
+        assert_eq!(points.iter().map(|p| p.samples).sum::<i64>(), 10);
+
+        // Roll-ups: complete buckets only, every raw sample from base kept.
+        let now = base + 2 * HOUR + 30_000;
+        let five = db
+            .rollup_metrics(Resolution::FiveMinutes, base, now)
+            .await
+            .unwrap();
+        assert_eq!(five, 24 + 1, "{}", t.name);
+        let hourly = db
+            .rollup_metrics(Resolution::Hourly, base, now)
+            .await
+            .unwrap();
+        assert_eq!(hourly, 2 + 1);
+        let rolled = db
+            .metric_points(local, Resolution::FiveMinutes, base, now, 5 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(rolled.len(), 24);
+        assert_eq!((rolled[1].cpu_pct, rolled[1].samples), (Some(7.0), 5));
+        let hours = db
+            .metric_points(local, Resolution::Hourly, base, now, HOUR)
+            .await
+            .unwrap();
+        assert_eq!(hours.len(), 2);
+        assert_eq!((hours[0].samples, hours[0].cpu_pct), (60, Some(4.5)));
+        // Again: only each server's newest bucket is computed again, to the same values.
+        let again = db
+            .rollup_metrics(Resolution::FiveMinutes, base, now)
+            .await
+            .unwrap();
+        assert_eq!(again, 2);
+        let same = db
+            .metric_points(local, Resolution::FiveMinutes, base, now, 5 * MIN)
+            .await
+            .unwrap();
+        assert_eq!(same.len(), 24);
+        assert_eq!(same[23].cpu_pct, rolled[23].cpu_pct);
+        // A raw range that starts inside a bucket does not roll up that partial bucket.
+        let partial = db
+            .rollup_metrics(Resolution::Hourly, base + 30 * MIN, base + 3 * HOUR)
+            .await
+            .unwrap();
+        assert_eq!(partial, 1, "only the hour from base+1h (again): {}", t.name);
+        let hours = db
+            .metric_points(local, Resolution::Hourly, base, now, HOUR)
+            .await
+            .unwrap();
+        assert_eq!(hours[0].samples, 60);
+        // Coarser steps over roll-ups add their samples up.
+        let two_hours = db
+            .metric_points(local, Resolution::FiveMinutes, base, now, 2 * HOUR)
+            .await
+            .unwrap();
+        assert_eq!(two_hours.iter().map(|p| p.samples).sum::<i64>(), 120);
+        assert!(two_hours.len() <= 2);
+
+        // Pruning removes only the resolution and age asked for.
+        let pruned = db
+            .prune_metrics(Resolution::Raw, base + HOUR)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 60 + 1, "{}", t.name);
+        let left = db
+            .metric_points(local, Resolution::Raw, 0, i64::MAX / 2, HOUR)
+            .await
+            .unwrap();
+        assert_eq!(left.iter().map(|p| p.samples).sum::<i64>(), 60);
+        assert_eq!(
+            db.metric_points(local, Resolution::FiveMinutes, base, now, 5 * MIN)
+                .await
+                .unwrap()
+                .len(),
+            24
+        );
+        let l = db.server_by_name("local", None).await.unwrap().unwrap();
+        assert_eq!(l.sampled_at, Some(base + 119 * MIN));
+        assert_eq!(
+            db.prune_metrics(Resolution::Hourly, base + 10 * HOUR)
+                .await
+                .unwrap(),
+            2 + 1
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn newest_sample_per_server_is_a_search_of_the_primary_key() {
+    for t in db_support::all().await {
+        let plan = t.db.explain_servers().await.unwrap().join("\n");
+        println!("{} plan:\n{plan}", t.name);
+        if t.name == "sqlite" {
+            assert!(
+                plan.contains("SEARCH m USING PRIMARY KEY (server_id=? AND resolution=? AND at=?)"),
+                "{plan}"
+            );
+            assert!(
+                plan.contains("SEARCH mx USING PRIMARY KEY (server_id=? AND resolution=?)"),
+                "{plan}"
+            );
+            assert!(!plan.contains("SCAN m"), "{plan}");
+        } else {
+            // A fresh database has no statistics; docs/metrics.md shows the same plan for a
+            // table of millions of rows.
+            assert!(
+                plan.contains("Index Scan Backward using server_metrics_pkey on server_metrics mx"),
+                "{plan}"
+            );
+        }
         t.finish().await;
     }
 }

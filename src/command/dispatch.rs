@@ -42,7 +42,16 @@ const SESSION_COLUMNS: &[&str] = &[
     "commands",
 ];
 const SERVER_COLUMNS: &[&str] = &[
-    "name", "provider", "status", "type", "location", "ipv4", "sites",
+    "name", "provider", "status", "type", "location", "ipv4", "sites", "cpu_pct", "load1",
+];
+const METRIC_COLUMNS: &[&str] = &[
+    "at",
+    "cpu_pct",
+    "load1",
+    "mem_used_bytes",
+    "disk_used_bytes",
+    "net_rx_bytes_per_s",
+    "net_tx_bytes_per_s",
 ];
 
 /// Runs one command line as `actor` and returns what it printed and its exit code.
@@ -106,6 +115,17 @@ async fn execute<I: CommandIo>(
         }
         Command::Job(cmd) => super::jobs::job(services, actor, cmd, io, format).await,
         Command::Server(cmd) => server(services, actor, cmd).await,
+        Command::Metrics(args) => {
+            let since = parse_age(&args.since)?;
+            let step = args.step.as_deref().map(parse_age).transpose()?;
+            Ok(list(
+                &services
+                    .server_metrics(actor, &args.server, since, step)
+                    .await?,
+                METRIC_COLUMNS,
+                "no samples in that range",
+            ))
+        }
         Command::Session(cmd) => session(services, actor, cmd, io).await,
         Command::Audit(AuditCommand::List {
             since,

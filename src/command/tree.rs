@@ -77,6 +77,15 @@ pub enum Command {
     /// Servers: the panel host itself is `local`.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// A server's CPU, load, memory, disk and network over time (averages per --step).
+    #[command(
+        after_help = "Examples:\n  {prefix} metrics local\n  {prefix} metrics local --since 24h --step 15m\n  \
+        {prefix} metrics local --since 5m -o json\n\n\
+        Ranges up to metrics.raw_retention_hours (24h) read every sample; up to\n\
+        metrics.five_minute_retention_days (30d) 5-minute averages; longer ones hourly averages.\n\
+        Without --step a range is cut into about 300 points."
+    )]
+    Metrics(MetricsArgs),
     /// Who is connected: live sessions, and disconnecting one.
     #[command(subcommand)]
     Session(SessionCommand),
@@ -398,6 +407,18 @@ pub struct SiteCreateArgs {
     /// Create the site in this tenant (admins).
     #[arg(long)]
     pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// The server (`local` is the panel host; see `server list`).
+    pub server: String,
+    /// How far back: 90s, 30m, 12h, 7d, 2w.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// The width of each point (averages of the samples in it): 10s, 1m, 1h…
+    #[arg(long)]
+    pub step: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

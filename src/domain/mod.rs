@@ -1,11 +1,12 @@
 //! Validated values shared by every layer: names, domains, roles, SSH keys, site settings,
-//! source networks.
+//! source networks, server metric values.
 //!
 //! Each type is parsed once at the edge (command arguments, config, database rows) and trusted
 //! after. Nothing in here touches the database, the network or the host.
 
 mod age;
 mod domain_name;
+mod metrics;
 mod name;
 mod public_key;
 mod role;
@@ -16,6 +17,7 @@ mod source_nets;
 pub use age::parse_age;
 pub use domain_name::DomainName;
 pub(crate) use domain_name::printable;
+pub use metrics::{MetricValues, Resolution};
 pub use name::Name;
 pub use public_key::SshPublicKey;
 pub use role::Role;

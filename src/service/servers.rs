@@ -1,8 +1,9 @@
-//! Servers: `server list|show`. The panel host is the shared server `local`.
+//! Servers: `server list|show`, each with its newest metric sample. The panel host is the shared server `local`.
 
 use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, Server, Services};
 use crate::error::Result;
+use crate::store::ServerRow;
 
 impl Services {
     pub async fn server_list(&self, actor: &Actor) -> Result<Vec<Server>> {
@@ -24,6 +25,12 @@ impl Services {
     }
 
     pub async fn server_show(&self, actor: &Actor, name: &str) -> Result<Server> {
+        self.visible_server(actor, name).await.map(Server::from)
+    }
+
+    /// The server `name` if the actor may read it; hidden and missing servers alike are
+    /// "not found".
+    pub(super) async fn visible_server(&self, actor: &Actor, name: &str) -> Result<ServerRow> {
         let what = format!("server {}", crate::domain::printable(name));
         let scope = (!actor.is_admin()).then_some(actor.tenant_id);
         let row = self.db.server_by_name(name, scope).await?;
@@ -33,7 +40,6 @@ impl Services {
             None => Owner::Tenant(actor.tenant_id),
         };
         policy::check(actor, Resource::Server, Verb::Read, owner, &what)?;
-        row.map(Server::from)
-            .ok_or_else(|| policy::not_found(&what))
+        row.ok_or_else(|| policy::not_found(&what))
     }
 }

@@ -1,7 +1,8 @@
 //! What services return: plain, serializable views with stable snake_case field names
 //! (documented in `docs/commands.md`; never renamed silently).
 
-use crate::store::{AuditRow, KeyRow, ServerRow, SiteRow, TenantRow, UserRow};
+use crate::domain::Resolution;
+use crate::store::{AuditRow, KeyRow, MetricPointRow, ServerRow, SiteRow, TenantRow, UserRow};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -162,6 +163,14 @@ pub struct Server {
     pub tenant: Option<String>,
     pub sites: i64,
     pub created_at: DateTime<Utc>,
+    /// The newest sample (all null when there is none): when it was taken and its values.
+    pub sampled_at: Option<DateTime<Utc>>,
+    pub cpu_pct: Option<f64>,
+    pub load1: Option<f64>,
+    pub mem_used_bytes: Option<i64>,
+    pub mem_total_bytes: Option<i64>,
+    pub disk_used_bytes: Option<i64>,
+    pub disk_total_bytes: Option<i64>,
 }
 
 impl From<ServerRow> for Server {
@@ -178,6 +187,58 @@ impl From<ServerRow> for Server {
             tenant: r.tenant,
             sites: r.sites,
             created_at: r.created_at,
+            sampled_at: r.sampled_at.and_then(DateTime::from_timestamp_millis),
+            cpu_pct: r.cpu_pct.map(round2),
+            load1: r.load1.map(round2),
+            mem_used_bytes: r.mem_used_bytes,
+            mem_total_bytes: r.mem_total_bytes,
+            disk_used_bytes: r.disk_used_bytes,
+            disk_total_bytes: r.disk_total_bytes,
+        }
+    }
+}
+
+/// Two decimals: samples are not more precise than that, and JSON stays short.
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// One point of `metrics SERVER`: averages over the bucket starting at `at`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricPoint {
+    pub at: DateTime<Utc>,
+    /// Which stored rows it was computed from: `raw`, `5m` or `1h`.
+    pub resolution: &'static str,
+    /// Raw samples behind the point.
+    pub samples: i64,
+    pub cpu_pct: Option<f64>,
+    pub load1: Option<f64>,
+    pub load5: Option<f64>,
+    pub load15: Option<f64>,
+    pub mem_used_bytes: Option<i64>,
+    pub mem_total_bytes: Option<i64>,
+    pub disk_used_bytes: Option<i64>,
+    pub disk_total_bytes: Option<i64>,
+    pub net_rx_bytes_per_s: Option<f64>,
+    pub net_tx_bytes_per_s: Option<f64>,
+}
+
+impl MetricPoint {
+    pub(super) fn from_row(r: MetricPointRow, resolution: Resolution) -> MetricPoint {
+        MetricPoint {
+            at: DateTime::from_timestamp_millis(r.at).unwrap_or_default(),
+            resolution: resolution.as_str(),
+            samples: r.samples,
+            cpu_pct: r.cpu_pct.map(round2),
+            load1: r.load1.map(round2),
+            load5: r.load5.map(round2),
+            load15: r.load15.map(round2),
+            mem_used_bytes: r.mem_used_bytes,
+            mem_total_bytes: r.mem_total_bytes,
+            disk_used_bytes: r.disk_used_bytes,
+            disk_total_bytes: r.disk_total_bytes,
+            net_rx_bytes_per_s: r.net_rx_bytes_per_s.map(round2),
+            net_tx_bytes_per_s: r.net_tx_bytes_per_s.map(round2),
         }
     }
 }

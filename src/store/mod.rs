@@ -11,6 +11,7 @@ mod audit_chain;
 mod audit_retention;
 mod jobs;
 mod keys;
+mod metrics;
 mod migrate;
 mod networks;
 mod second_factor;
@@ -27,6 +28,7 @@ pub use jobs::{
     JobFilter, JobRow, Lease, NewJob, backoff as job_backoff,
 };
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
+pub use metrics::MetricPointRow;
 pub use second_factor::{EnrollCodeRow, TotpRow};
 pub use servers::ServerRow;
 pub use sites::{ApplyRecord, NewSite, SITE_DELETING, SiteChange, SiteRow};

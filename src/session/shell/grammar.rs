@@ -210,7 +210,7 @@ impl Node {
             ("domain", Some("site")) => CompletionKind::Sites,
             ("name", Some("user")) => CompletionKind::Users,
             ("name", Some("tenant")) => CompletionKind::Tenants,
-            ("name", Some("server")) => CompletionKind::Servers,
+            ("name", Some("server")) | ("server", Some("metrics")) => CompletionKind::Servers,
             _ => return None,
         };
         Some(Values::Live(live))
@@ -335,6 +335,7 @@ mod tests {
             values(&["server", "show"], "name"),
             Some(Values::Live(Servers))
         );
+        assert_eq!(values(&["metrics"], "server"), Some(Values::Live(Servers)));
         assert_eq!(values(&["user", "lock"], "name"), Some(Values::Live(Users)));
         assert_eq!(values(&["user", "create"], "name"), None);
         assert_eq!(
