@@ -382,6 +382,7 @@ fn options_come_from_the_configuration() {
         max_retries: 2,
         max_retry_wait_secs: 7,
         timeout_secs: 3,
+        action_poll_ms: 500,
     };
     let options = HetznerOptions::from_config(&config);
     assert_eq!(options.endpoint, "http://127.0.0.1:9/v1");

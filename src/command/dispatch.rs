@@ -41,7 +41,7 @@ const SESSION_COLUMNS: &[&str] = &[
     "started_at",
     "commands",
 ];
-const SERVER_COLUMNS: &[&str] = &[
+pub(super) const SERVER_COLUMNS: &[&str] = &[
     "name", "provider", "status", "type", "location", "ipv4", "sites", "cpu_pct", "load1",
 ];
 const METRIC_COLUMNS: &[&str] = &[
@@ -114,7 +114,7 @@ async fn execute<I: CommandIo>(
             Ok(super::jobs::queued(&job, format))
         }
         Command::Job(cmd) => super::jobs::job(services, actor, cmd, io, format).await,
-        Command::Server(cmd) => server(services, actor, cmd).await,
+        Command::Server(cmd) => super::servers::server(services, actor, cmd, io, format).await,
         Command::Metrics(args) => {
             let since = parse_age(&args.since)?;
             let step = args.step.as_deref().map(parse_age).transpose()?;
@@ -437,17 +437,6 @@ async fn site<I: CommandIo>(
     }
 }
 
-async fn server(s: &Services, actor: &Actor, cmd: ServerCommand) -> Result<Rendered> {
-    match cmd {
-        ServerCommand::List => Ok(list(
-            &s.server_list(actor).await?,
-            SERVER_COLUMNS,
-            "no servers",
-        )),
-        ServerCommand::Show { name } => Ok(object(&s.server_show(actor, &name).await?)),
-    }
-}
-
 async fn audit(s: &Services, actor: &Actor, cmd: AuditCommand) -> Result<Rendered> {
     match cmd {
         AuditCommand::List {
@@ -517,7 +506,7 @@ async fn session<I: CommandIo>(
 }
 
 /// Checks the deletion is allowed, then asks (on a terminal) or requires `--yes` (without one).
-async fn confirmed<I: CommandIo>(
+pub(super) async fn confirmed<I: CommandIo>(
     s: &Services,
     actor: &Actor,
     io: &mut I,

@@ -105,6 +105,22 @@ async fn watch<I: CommandIo>(
     io: &mut I,
     format: Format,
 ) -> Result<Rendered> {
+    let (job, finished) = follow(s, actor, id, io).await?;
+    if !finished {
+        return Ok(object(&job));
+    }
+    Ok(ended(&job, format))
+}
+
+/// Streams progress lines of job `id` on stderr until it ends (`true`) or the watcher is
+/// stopped (`false`); returns the job as last seen. Shared by `job watch` and the commands that
+/// wait for their job (`server create`, …).
+pub(super) async fn follow<I: CommandIo>(
+    s: &Services,
+    actor: &Actor,
+    id: i64,
+    io: &mut I,
+) -> Result<(JobView, bool)> {
     let interval = Duration::from_millis(s.config.audit.follow_interval_ms);
     let mut actor = actor.clone();
     let mut job = s.job_show(&actor, id).await?;
@@ -116,29 +132,33 @@ async fn watch<I: CommandIo>(
             shown = line;
         }
         if job.is_finished() {
-            break;
+            return Ok((job, true));
         }
         let stop = tokio::select! {
             () = io.stopped() => true,
             () = tokio::time::sleep(interval) => false,
         };
         if stop {
-            return Ok(object(&job));
+            return Ok((job, false));
         }
         // Like every streaming command: a user locked meanwhile stops here (exit 7).
         actor = s.refresh_actor(&actor).await?;
         job = s.job_show(&actor, id).await?;
     }
+}
+
+/// How a finished job is shown, with `job watch`'s exit status.
+pub(super) fn ended(job: &JobView, format: Format) -> Rendered {
     let exit = watch_exit(&job.state);
     let rendered = match format {
-        Format::Table => Rendered::Text(outcome_text(&job)),
-        _ => object(&job),
+        Format::Table => Rendered::Text(outcome_text(job)),
+        _ => object(job),
     };
-    Ok(if exit == 0 {
+    if exit == 0 {
         rendered
     } else {
         Rendered::WithExit(Box::new(rendered), exit)
-    })
+    }
 }
 
 fn progress_line(job: &JobView) -> String {

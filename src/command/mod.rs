@@ -11,6 +11,7 @@ mod jobs;
 pub mod mask;
 pub mod output;
 mod second_factor;
+mod servers;
 mod tree;
 
 pub use dispatch::run;

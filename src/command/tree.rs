@@ -74,7 +74,8 @@ pub enum Command {
     /// The host itself: rebuilding what the panel manages from its database (admins).
     #[command(subcommand)]
     Host(HostCommand),
-    /// Servers: the panel host itself is `local`.
+    /// Servers: the panel host itself is `local`; cloud servers are ordered, resized, powered
+    /// and deleted through their provider, as jobs.
     #[command(subcommand)]
     Server(ServerCommand),
     /// A server's CPU, load, memory, disk and network over time (averages per --step).
@@ -426,8 +427,123 @@ pub enum ServerCommand {
     /// List servers you can see.
     #[command(visible_alias = "ls")]
     List,
-    /// Show one server (`local` is the panel host).
+    /// Show one server (`local` is the panel host); a cloud server's status is asked of its
+    /// provider first.
     Show { name: String },
+    /// Order a cloud server; waits until it runs (progress on stderr) and shows it.
+    #[command(
+        after_help = "Examples:\n  {prefix} server create web1 --provider hetzner --type cx22 --location fsn1 --image ubuntu-24.04\n  \
+        {prefix} server create web2 --provider hetzner --type cx22 --location nbg1 --image debian-12 --no-wait\n\n\
+        The order runs as a job (server.create): with --no-wait its id is printed at once (-o json:\n\
+        the job); follow it with `job watch ID`. See `server types|locations|images` for the words\n\
+        the provider accepts."
+    )]
+    Create(ServerCreateArgs),
+    /// Delete a cloud server and everything on its disk (asks first).
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  {prefix} server delete web1 --yes\n  {prefix} server delete web1 --yes --no-wait -o json"
+    )]
+    Delete {
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+        #[command(flatten)]
+        wait: NoWait,
+    },
+    /// Reboot a cloud server.
+    #[command(
+        after_help = "Examples:\n  {prefix} server reboot web1\n  {prefix} server reboot web1 --no-wait"
+    )]
+    Reboot {
+        name: String,
+        #[command(flatten)]
+        wait: NoWait,
+    },
+    /// Change a cloud server's type; a running server is powered off for it and on again (asks
+    /// first).
+    #[command(
+        after_help = "Examples:\n  {prefix} server resize web1 cx32 --yes\n  {prefix} server resize web1 cx22 --yes --no-wait\n\n\
+        The disk keeps its size, so a server can be resized back down."
+    )]
+    Resize {
+        name: String,
+        /// The new server type, like cx32 (see `server types`).
+        server_type: String,
+        #[command(flatten)]
+        confirm: Confirm,
+        #[command(flatten)]
+        wait: NoWait,
+    },
+    /// Power a cloud server on, or off (a hard stop, not a shutdown).
+    #[command(
+        after_help = "Examples:\n  {prefix} server power web1 off\n  {prefix} server power web1 on --no-wait"
+    )]
+    Power {
+        name: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[command(flatten)]
+        wait: NoWait,
+    },
+    /// Server types a provider sells, with prices per location.
+    #[command(
+        after_help = "Examples:\n  {prefix} server types\n  {prefix} server types --provider hetzner -o json"
+    )]
+    Types {
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Locations a provider has servers in.
+    #[command(after_help = "Example:\n  {prefix} server locations -o json")]
+    Locations {
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+    /// Images a provider installs servers from.
+    #[command(after_help = "Example:\n  {prefix} server images --provider hetzner")]
+    Images {
+        #[command(flatten)]
+        provider: ProviderArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerCreateArgs {
+    /// The server's name: lower-case letters, digits and '-', at most 63 characters.
+    pub name: String,
+    /// Where to order it (hetzner).
+    #[arg(long)]
+    pub provider: String,
+    /// The server type, like cx22 (see `server types`).
+    #[arg(long = "type")]
+    pub server_type: String,
+    /// The location, like fsn1 (see `server locations`).
+    #[arg(long)]
+    pub location: String,
+    /// The image, like ubuntu-24.04 (see `server images`).
+    #[arg(long)]
+    pub image: String,
+    /// Create it for this tenant (admins).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub wait: NoWait,
+}
+
+#[derive(Debug, Args)]
+pub struct NoWait {
+    /// Queue the change as a job and print its id instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProviderArg {
+    /// The provider to ask.
+    #[arg(long, default_value = "hetzner")]
+    pub provider: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,8 @@ pub struct HetznerConfig {
     pub max_retry_wait_secs: u64,
     /// How long one HTTP request may take, in seconds.
     pub timeout_secs: u64,
+    /// How often a server job asks about the action it waits for, in milliseconds.
+    pub action_poll_ms: u64,
 }
 
 impl Default for HetznerConfig {
@@ -36,6 +38,7 @@ impl Default for HetznerConfig {
             max_retries: 5,
             max_retry_wait_secs: 60,
             timeout_secs: 30,
+            action_poll_ms: 2000,
         }
     }
 }
@@ -49,6 +52,7 @@ impl std::fmt::Debug for HetznerConfig {
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait_secs", &self.max_retry_wait_secs)
             .field("timeout_secs", &self.timeout_secs)
+            .field("action_poll_ms", &self.action_poll_ms)
             .finish()
     }
 }
@@ -87,6 +91,9 @@ impl ProvidersConfig {
         }
         if h.timeout_secs == 0 || h.timeout_secs > 600 {
             return bad("timeout_secs", "must be from 1 to 600".into());
+        }
+        if !(50..=60_000).contains(&h.action_poll_ms) {
+            return bad("action_poll_ms", "must be from 50 to 60000".into());
         }
         Ok(())
     }

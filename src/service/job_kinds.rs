@@ -1,4 +1,5 @@
-//! The job kinds the panel ships, registered by [`register_builtin`]: `host.reconcile`.
+//! The job kinds the panel ships, registered by [`register_builtin`]: `host.reconcile` and the
+//! `server.*` kinds of `server_jobs.rs`.
 
 use super::Services;
 use super::jobs::{JobContext, JobKind};
@@ -11,6 +12,7 @@ pub const HOST_RECONCILE: &str = "host.reconcile";
 /// Registers every built-in kind.
 pub(super) fn register_builtin(services: &Services) {
     services.register_job_kind(HOST_RECONCILE, HostReconcile);
+    super::server_jobs::register(services);
 }
 
 /// `host reconcile` as a job: rebuilds every site from the database (the report is the

@@ -21,6 +21,7 @@ mod metrics;
 pub mod policy;
 mod preflight;
 mod second_factor;
+mod server_jobs;
 mod servers;
 mod sessions;
 mod shell_history;
@@ -46,6 +47,8 @@ pub use keys::KeyOptions;
 pub use metrics::MetricsMaintenance;
 pub use preflight::DeleteTarget;
 pub use second_factor::CodeCheck;
+pub use server_jobs::{SERVER_CREATE, SERVER_DELETE, SERVER_POWER, SERVER_REBOOT, SERVER_RESIZE};
+pub use servers::{ServerChange, ServerCreate};
 pub use sessions::{KillSignal, SessionGuard, SessionRegistry};
 pub use site_apply::{Applier, BatchReport};
 pub use site_host::{PhpInstall, ReconcileReport};
@@ -55,7 +58,8 @@ pub use users::UserCreate;
 pub use views::*;
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::provider::{HetznerClient, HetznerOptions, LocalProvider, Provider};
 use crate::secret::SecretKey;
 use crate::store::Db;
 use std::sync::{Arc, OnceLock};
@@ -75,18 +79,22 @@ pub struct Services {
     job_registry: JobRegistry,
     /// Wakes an idle worker when this process enqueues a job.
     job_wake: Arc<tokio::sync::Notify>,
+    /// The configured providers by name, built once: `local` always, `hetzner` when its
+    /// token is set.
+    providers: Arc<Vec<Arc<dyn Provider>>>,
 }
 
 impl Services {
     pub fn new(db: Db, config: Arc<Config>) -> Services {
         let services = Services {
             db,
-            config,
+            config: config.clone(),
             secret_key: Arc::new(OnceLock::new()),
             sessions: SessionRegistry::new(),
             applier: Arc::new(OnceLock::new()),
             job_registry: JobRegistry::default(),
             job_wake: Arc::new(tokio::sync::Notify::new()),
+            providers: Arc::new(providers(&config)),
         };
         job_kinds::register_builtin(&services);
         services
@@ -114,6 +122,27 @@ impl Services {
         Ok(self.applier.get_or_init(|| applier).clone())
     }
 
+    /// The provider called `name`; an unknown or unconfigured one is exit 5 naming those
+    /// configured.
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>> {
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "provider {} is unknown or not configured (configured: {})",
+                    crate::domain::printable(name),
+                    self.provider_names().join(", ")
+                ))
+            })
+    }
+
+    /// The configured providers' names: `local`, then the cloud ones.
+    pub fn provider_names(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|p| p.name()).collect()
+    }
+
     /// The key that seals TOTP secrets (`auth.secret_key_file`, default in the data dir).
     pub fn secret_key(&self) -> Result<Arc<SecretKey>> {
         if let Some(key) = self.secret_key.get() {
@@ -122,4 +151,18 @@ impl Services {
         let key = Arc::new(SecretKey::load_or_create(&self.config.secret_key_path())?);
         Ok(self.secret_key.get_or_init(|| key).clone())
     }
+}
+
+/// The providers `config` configures: `local` always, `hetzner` when its token is set (a client
+/// that cannot be built is left out with a warning that never shows the token).
+fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
+    let mut all: Vec<Arc<dyn Provider>> = vec![Arc::new(LocalProvider)];
+    let hetzner = &config.providers.hetzner;
+    if !hetzner.token.is_empty() {
+        match HetznerClient::new(HetznerOptions::from_config(hetzner)) {
+            Ok(client) => all.push(Arc::new(client)),
+            Err(err) => tracing::warn!(error = %err.message, "the hetzner provider is not usable"),
+        }
+    }
+    all
 }

@@ -30,7 +30,7 @@ pub use jobs::{
 pub use keys::{KeyOwnerRow, KeyRow, NewKey};
 pub use metrics::MetricPointRow;
 pub use second_factor::{EnrollCodeRow, TotpRow};
-pub use servers::ServerRow;
+pub use servers::{NewServer, ServerRow, ServerUpdate};
 pub use sites::{ApplyRecord, NewSite, SITE_DELETING, SiteChange, SiteRow};
 pub use tenants::TenantRow;
 pub use users::UserRow;

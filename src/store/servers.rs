@@ -104,6 +104,35 @@ impl Db {
         )
     }
 
+    /// One server by its row id (jobs keep the id; the name may be reused after a delete).
+    pub async fn server_by_id(&self, id: i64) -> Result<Option<ServerRow>> {
+        let sql = select_for!(self, " WHERE s.id = $2");
+        Ok(
+            on_db!(self, pool => sqlx::query_as(sql).bind(None::<i64>).bind(id).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// Records what the provider says about a server: its id there (once known), status, type
+    /// and addresses. `None` fields keep their stored value.
+    pub async fn update_server(&self, id: i64, update: &ServerUpdate<'_>) -> Result<()> {
+        let sql = "UPDATE servers SET provider_id = COALESCE($2, provider_id),
+                       status = COALESCE($3, status), server_type = COALESCE($4, server_type),
+                       ipv4 = COALESCE($5, ipv4), ipv6 = COALESCE($6, ipv6)
+                   WHERE id = $1";
+        on_db!(self, pool => sqlx::query(sql).bind(id).bind(update.provider_id)
+            .bind(update.status).bind(update.server_type).bind(update.ipv4).bind(update.ipv6)
+            .execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Removes a server row (its metric samples go with it).
+    pub async fn delete_server(&self, id: i64) -> Result<bool> {
+        let sql = "DELETE FROM servers WHERE id = $1";
+        let done = on_db!(self, pool => sqlx::query(sql).bind(id).execute(pool).await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
     /// The plan of [`Db::servers`] as the backend reports it (`EXPLAIN QUERY PLAN` details on
     /// SQLite, `EXPLAIN` lines on PostgreSQL): tests and docs/metrics.md check that the newest
     /// sample of each server is a search of the primary key.
@@ -131,7 +160,58 @@ impl Db {
     }
 }
 
+/// What a job learnt from the provider about a server (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct ServerUpdate<'a> {
+    pub provider_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub server_type: Option<&'a str>,
+    pub ipv4: Option<&'a str>,
+    pub ipv6: Option<&'a str>,
+}
+
+/// A cloud server row to insert (`server create`), before the provider knows it.
+#[derive(Debug, Clone)]
+pub struct NewServer<'a> {
+    pub tenant_id: i64,
+    pub name: &'a str,
+    pub provider: &'a str,
+    pub status: &'a str,
+    pub server_type: &'a str,
+    pub location: &'a str,
+    pub image: &'a str,
+}
+
 impl Tx {
+    /// Inserts a cloud server row; a name already used is a conflict. Returns its id.
+    pub async fn insert_server(&mut self, server: &NewServer<'_>) -> Result<i64> {
+        let find = "SELECT id FROM servers WHERE name = $1";
+        let found: Option<i64> =
+            on_tx!(self, c => sqlx::query_scalar(find).bind(server.name).fetch_optional(c).await)?;
+        if found.is_some() {
+            return Err(crate::error::Error::conflict(format!(
+                "server {} already exists",
+                server.name
+            )));
+        }
+        let sql = "INSERT INTO servers (tenant_id, name, provider, status, server_type, location,
+                       image, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar(sql).bind(server.tenant_id).bind(server.name)
+            .bind(server.provider).bind(server.status).bind(server.server_type)
+            .bind(server.location).bind(server.image).bind(super::now())
+            .fetch_one(c).await)?,
+        )
+    }
+
+    /// Sets a server's status (a change asked for: `deleting`).
+    pub async fn set_server_status(&mut self, id: i64, status: &str) -> Result<()> {
+        let sql = "UPDATE servers SET status = $2 WHERE id = $1";
+        on_tx!(self, c => sqlx::query(sql).bind(id).bind(status).execute(c).await.map(drop))?;
+        Ok(())
+    }
+
     /// Creates the `local` server (the panel host) if it is missing. Returns its id.
     pub async fn ensure_local_server(&mut self) -> Result<i64> {
         let find = "SELECT id FROM servers WHERE name = 'local'";

@@ -8,7 +8,9 @@
 //! `page`/`per_page` with `meta.pagination`; `RateLimit-Limit/Remaining/Reset` on every answer;
 //! errors as `{"error": {"code", "message", "details"}}`; 401 for any token but [`TOKEN`].
 //! Knobs: [`HetznerApi::rate_limit_next`] (the next N requests get 429 with
-//! `RateLimit-Reset` = now + 1) and [`HetznerApi::fail_next`] (any status and code).
+//! `RateLimit-Reset` = now + 1), [`HetznerApi::fail_next`] (any status and code) and
+//! [`HetznerApi::action_duration`] (actions take a time instead of polls, and end by
+//! themselves like real ones: their effect lands when due, whoever asks).
 //! [`HetznerApi::requests`] is the log of what was called (never the token).
 
 use super::hetzner_catalogue::{images, locations, server_json, server_types};
@@ -19,7 +21,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The only token the stand-in accepts.
 pub const TOKEN: &str = "hz-test-token-7f3a9c";
@@ -47,6 +49,9 @@ struct State {
     failures: VecDeque<(u16, String)>,
     remaining: u32,
     log: Vec<Logged>,
+    /// `Some`: actions end this long after they start (progress by time), not after 2 polls.
+    action_duration: Option<Duration>,
+    started: BTreeMap<u64, Instant>,
 }
 
 /// The running stand-in; stops when dropped.
@@ -103,6 +108,11 @@ impl HetznerApi {
         self.lock().failures.push_back((status, code.to_owned()));
     }
 
+    /// From now on, actions take `duration` (progress by elapsed time) and end by themselves.
+    pub fn action_duration(&self, duration: Duration) {
+        self.lock().action_duration = Some(duration);
+    }
+
     pub fn requests(&self) -> Vec<Logged> {
         self.lock().log.clone()
     }
@@ -149,23 +159,59 @@ impl State {
         });
         self.actions.insert(id, action.clone());
         self.effects.insert(id, (server, effect.0, effect.1));
+        self.started.insert(id, Instant::now());
         action
+    }
+
+    /// With [`HetznerApi::action_duration`]: ends every action whose time has come and sets
+    /// the progress of the others.
+    fn settle(&mut self) {
+        let Some(duration) = self.action_duration else {
+            return;
+        };
+        let running: Vec<u64> = self
+            .actions
+            .iter()
+            .filter(|(_, a)| a["status"] == "running")
+            .map(|(id, _)| *id)
+            .collect();
+        for id in running {
+            let elapsed = self.started.get(&id).map_or(duration, Instant::elapsed);
+            let progress = (elapsed.as_millis() * 100 / duration.as_millis().max(1)).min(100);
+            if progress >= 100 {
+                self.finish_action(id);
+            } else if let Some(action) = self.actions.get_mut(&id) {
+                action["progress"] = json!(progress);
+            }
+        }
+    }
+
+    fn finish_action(&mut self, id: u64) {
+        let Some(action) = self.actions.get_mut(&id) else {
+            return;
+        };
+        action["progress"] = json!(100);
+        action["status"] = json!("success");
+        action["finished"] = json!(now_rfc3339());
+        if let Some((server, field, value)) = self.effects.remove(&id)
+            && let Some(server) = self.servers.get_mut(&server)
+        {
+            server[field] = value;
+        }
     }
 
     /// A poll: progress +50; at 100 the action succeeds and its effect lands.
     fn poll_action(&mut self, id: u64) -> Option<Value> {
+        if self.action_duration.is_some() {
+            self.settle();
+            return self.actions.get(&id).cloned();
+        }
         let action = self.actions.get_mut(&id)?;
         if action["status"] == "running" {
             let progress = action["progress"].as_u64().unwrap_or(0) + 50;
             action["progress"] = json!(progress.min(100));
             if progress >= 100 {
-                action["status"] = json!("success");
-                action["finished"] = json!(now_rfc3339());
-                if let Some((server, field, value)) = self.effects.remove(&id)
-                    && let Some(server) = self.servers.get_mut(&server)
-                {
-                    server[field] = value;
-                }
+                self.finish_action(id);
             }
         }
         self.actions.get(&id).cloned()
@@ -232,6 +278,7 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
     } else {
         state.remaining = state.remaining.saturating_sub(1).max(1);
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        state.settle();
         let (status, reply) = route(&mut state, &method, &path, &query, &body);
         (status, reply, now + 60)
     };
