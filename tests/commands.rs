@@ -1756,3 +1756,92 @@ async fn metrics_command_and_live_samples_in_server_views() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn server_changes_check_roles_names_and_providers() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        // A cloud server of acme; no [providers.hetzner] token here: hetzner is unconfigured.
+        insert_tenant_server(&w.services.db, "acme", "acmebox").await;
+        let (oscar, vera, bert) = (
+            w.actor("oscar").await,
+            w.actor("vera").await,
+            w.actor("bert").await,
+        );
+        let admin = w.admin.clone();
+        let order = "--provider hetzner --type cx22 --location fsn1 --image ubuntu-24.04";
+        let cases: Vec<(&Actor, String, u8)> = vec![
+            (&vera, format!("server create web1 {order}"), 6),
+            (&oscar, format!("server create Web_1 {order}"), 5),
+            (&oscar, format!("server create web- {order}"), 5),
+            (
+                &oscar,
+                format!("server create {} {order}", "a".repeat(64)),
+                5,
+            ),
+            (
+                &oscar,
+                format!("server create web1 {order} --tenant beta"),
+                6,
+            ),
+            (
+                &oscar,
+                "server create web1 --provider hetzner --type 'c x' --location fsn1 --image u"
+                    .into(),
+                5,
+            ),
+            // Not configured: exit 5 naming those that are.
+            (&oscar, format!("server create web1 {order}"), 5),
+            (
+                &oscar,
+                "server create web1 --provider local --type a --location b --image c".into(),
+                5,
+            ),
+            (&oscar, "server create web1 --provider hetzner".into(), 2),
+            (&vera, "server reboot acmebox".into(), 6),
+            (&vera, "server power acmebox off".into(), 6),
+            (&vera, "server resize acmebox cx32 --yes".into(), 6),
+            (&vera, "server delete acmebox --yes".into(), 6),
+            (&bert, "server reboot acmebox".into(), 3),
+            (&oscar, "server reboot acmebox".into(), 5),
+            (&oscar, "server power acmebox sideways".into(), 2),
+            (&oscar, "server reboot nosuch".into(), 3),
+            (&oscar, "server power local off".into(), 6),
+            (&admin, "server power local off".into(), 5),
+            (&admin, "server delete local --yes".into(), 5),
+            (&admin, "server resize local cx32 --yes".into(), 5),
+            (&vera, "server types".into(), 5),
+            (&vera, "server locations --provider local".into(), 0),
+        ];
+        for (actor, line, want) in cases {
+            let out = w.run(actor, &line).await;
+            assert_eq!(
+                out.exit,
+                want,
+                "{} `{line}`: {}",
+                actor.user,
+                out.stderr_text()
+            );
+        }
+        let out = w.run(&oscar, &format!("server create web1 {order}")).await;
+        assert!(
+            out.stderr_text().contains("configured: local"),
+            "{}",
+            out.stderr_text()
+        );
+        let out = w.run(&admin, "server power local off").await;
+        assert!(
+            out.stderr_text().contains("panel host"),
+            "{}",
+            out.stderr_text()
+        );
+        // Nothing was written or queued by the refusals.
+        let servers = w.json(&admin, "server list").await;
+        assert_eq!(names(&servers, "name").len(), 2, "{servers}");
+        let jobs = w.json(&admin, "job list").await;
+        assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs}");
+        let types = w.json(&vera, "server images --provider local").await;
+        assert_eq!(types, serde_json::json!([]));
+        t.finish().await;
+    }
+}

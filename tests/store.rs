@@ -1120,3 +1120,69 @@ async fn newest_sample_per_server_is_a_search_of_the_primary_key() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn cloud_server_rows_are_inserted_updated_and_deleted() {
+    use vipanel::store::{NewServer, ServerUpdate};
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (acme, _) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let new = NewServer {
+            tenant_id: acme,
+            name: "web1",
+            provider: "hetzner",
+            status: "creating",
+            server_type: "cx22",
+            location: "fsn1",
+            image: "ubuntu-24.04",
+        };
+        let mut tx = db.begin().await.unwrap();
+        let id = tx.insert_server(&new).await.unwrap();
+        let dup = tx.insert_server(&new).await.unwrap_err();
+        assert_eq!(dup.kind.exit_code(), 4, "{}: {dup:?}", t.name);
+        tx.set_server_status(id, "deleting").await.unwrap();
+        tx.commit().await.unwrap();
+        let row = db.server_by_id(id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.status.as_str(),
+                row.tenant.as_deref(),
+                row.provider_id.as_deref()
+            ),
+            ("deleting", Some("acme"), None),
+            "{}",
+            t.name
+        );
+        db.update_server(
+            id,
+            &ServerUpdate {
+                provider_id: Some("42"),
+                status: Some("running"),
+                ipv4: Some("192.0.2.10"),
+                ..ServerUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        // `None` keeps what is stored.
+        db.update_server(
+            id,
+            &ServerUpdate {
+                server_type: Some("cx32"),
+                ..ServerUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let row = db.server_by_id(id).await.unwrap().unwrap();
+        assert_eq!(row.provider_id.as_deref(), Some("42"));
+        assert_eq!(row.status, "running");
+        assert_eq!(row.server_type.as_deref(), Some("cx32"));
+        assert_eq!(row.ipv4.as_deref(), Some("192.0.2.10"));
+        assert_eq!(row.location.as_deref(), Some("fsn1"));
+        assert!(db.delete_server(id).await.unwrap());
+        assert!(!db.delete_server(id).await.unwrap());
+        assert!(db.server_by_id(id).await.unwrap().is_none());
+        t.finish().await;
+    }
+}

@@ -347,6 +347,11 @@ impl Services {
         let owner = row.tenant_id.map_or(Owner::Platform, Owner::Tenant);
         let what = format!("server {}", row.name);
         policy::check(actor, Resource::Server, Verb::Write, owner, &what)?;
+        if row.tenant_id.is_none() && !actor.is_admin() {
+            return Err(Error::forbidden(format!(
+                "{what} is shared by every tenant: only admins may change it"
+            )));
+        }
         let provider = self.provider(&row.provider)?;
         refuse_if_local(&provider, change, None).await?;
         if *change == ServerChange::Delete && row.sites > 0 {
