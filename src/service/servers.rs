@@ -126,7 +126,9 @@ impl Services {
     /// provider (when the provider cannot be reached, the stored values are shown).
     pub async fn server_show(&self, actor: &Actor, name: &str) -> Result<Server> {
         let row = self.visible_server(actor, name).await?;
+        // A server being deleted keeps `deleting` until its row goes.
         if row.provider != "local"
+            && row.status != STATUS_DELETING
             && let Some(pid) = row.provider_id.as_deref().and_then(|p| p.parse().ok())
             && let Ok(provider) = self.provider(&row.provider)
         {
