@@ -124,6 +124,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let mut ssh_signal = signal_seen;
     let collector = tokio::spawn(metrics_collector_loop(services.clone()));
     let rollups = tokio::spawn(metrics_rollup_loop(services.clone()));
+    let cloud = tokio::spawn(cloud_loop(services.clone()));
     crate::ssh::serve(
         services.clone(),
         listener,
@@ -138,6 +139,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let _ = jobs_stopped.await;
     collector.abort();
     rollups.abort();
+    cloud.abort();
     services.sessions_shutdown().await;
     db.close().await;
     tracing::info!("stopped");
@@ -251,6 +253,31 @@ async fn metrics_rollup_loop(services: Services) {
             ),
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "cannot roll up or prune metrics"),
+        }
+    }
+}
+
+/// Every `metrics.cloud_interval_secs` (and at start; never when 0): refreshes each cloud
+/// server's status and addresses from its provider and stores the metrics of the running ones.
+/// A failure is logged and the next pass runs as usual.
+async fn cloud_loop(services: Services) {
+    let secs = services.config.metrics.cloud_interval_secs;
+    if secs == 0 {
+        tracing::info!("metrics.cloud_interval_secs = 0: cloud servers are not refreshed");
+        return;
+    }
+    let mut every = tokio::time::interval(Duration::from_secs(secs));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match services.refresh_cloud_servers(crate::store::now()).await {
+            Ok(done) => tracing::debug!(
+                refreshed = done.refreshed,
+                samples = done.samples,
+                failed = done.failed,
+                "cloud servers refreshed"
+            ),
+            Err(err) => tracing::error!(error = %err, "cannot refresh cloud servers"),
         }
     }
 }

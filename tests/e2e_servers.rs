@@ -250,3 +250,85 @@ fn a_create_interrupted_by_kill_9_orders_the_server_once() {
     assert_eq!(shown["status"], "running", "{shown}");
     assert!(shown["ipv4"].is_string(), "{shown}");
 }
+
+#[test]
+fn cloud_servers_are_refreshed_and_their_metrics_stored_by_the_daemon() {
+    let api = HetznerApi::start();
+    let extra = "[metrics]\ncloud_interval_secs = 1\n";
+    let Some(d) = Daemon::builder().config(&config(&api, extra)).start() else {
+        return;
+    };
+    let key = d.admin_key.clone();
+    let created = d.panel(
+        &key,
+        &[
+            "server",
+            "create",
+            "web1",
+            "--provider",
+            "hetzner",
+            "--type",
+            "cx22",
+            "--location",
+            "fsn1",
+            "--image",
+            "ubuntu-24.04",
+            "-o",
+            "json",
+        ],
+    );
+    created.expect(0);
+    assert_eq!(created.json()["status"], "running");
+
+    // The provider's samples arrive without anyone asking: CPU and network, nothing else.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let points = loop {
+        let points = d.ssh_json(&key, &["metrics", "web1", "--since", "5m"]);
+        let got = points.as_array().expect("a list of points");
+        if got.iter().any(|p| p["cpu_pct"].is_number()) {
+            break points;
+        }
+        assert!(Instant::now() < deadline, "no metrics from the provider");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let point = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["cpu_pct"].is_number())
+        .unwrap();
+    assert_eq!(point["resolution"], "raw", "{point}");
+    assert!(point["net_rx_bytes_per_s"].is_number(), "{point}");
+    assert!(point["net_tx_bytes_per_s"].is_number(), "{point}");
+    assert!(point["mem_used_bytes"].is_null(), "{point}");
+    assert!(point["load1"].is_null(), "{point}");
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/metrics") && r.query.contains_key("start")),
+        "{:?}",
+        api.requests()
+    );
+
+    // Powered off at the provider: `server list` follows without a `server show`.
+    assert!(api.set_server_status("web1", "off"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = d.ssh_json(&key, &["server", "list"]);
+        let web1 = listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|s| s["name"] == "web1")
+            .cloned()
+            .expect("web1 listed");
+        if web1["status"] == "off" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the status never followed: {web1}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

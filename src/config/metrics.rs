@@ -21,6 +21,9 @@ pub struct MetricsConfig {
     pub hourly_retention_days: u32,
     /// How often the daemon computes roll-ups and prunes old rows, in seconds.
     pub rollup_interval_secs: u64,
+    /// How often the daemon refreshes each cloud server's status and addresses from its
+    /// provider and fetches the metrics of running ones, in seconds; 0: never.
+    pub cloud_interval_secs: u64,
 }
 
 impl Default for MetricsConfig {
@@ -33,6 +36,7 @@ impl Default for MetricsConfig {
             five_minute_retention_days: 30,
             hourly_retention_days: 365,
             rollup_interval_secs: 300,
+            cloud_interval_secs: 60,
         }
     }
 }
@@ -71,6 +75,7 @@ impl MetricsConfig {
                 3650,
             ),
             ("rollup_interval_secs", self.rollup_interval_secs, 1, 3600),
+            ("cloud_interval_secs", self.cloud_interval_secs, 0, 86_400),
         ] {
             if value < min || value > max {
                 return bad(key, format!("must be from {min} to {max}"));
@@ -93,6 +98,7 @@ mod tests {
             |c| c.disk_path = "relative".into(),
             |c| c.rollup_interval_secs = 0,
             |c| c.hourly_retention_days = 0,
+            |c| c.cloud_interval_secs = 86_401,
         ] {
             let mut config = MetricsConfig::default();
             change(&mut config);

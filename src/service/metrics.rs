@@ -20,6 +20,46 @@ pub struct MetricsMaintenance {
     pub pruned: u64,
 }
 
+/// What one pass of the cloud loop did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloudRefresh {
+    /// Servers whose status and addresses were read from their provider.
+    pub refreshed: u64,
+    /// Raw samples stored (a sample already stored at the same millisecond counts too).
+    pub samples: u64,
+    /// Servers whose provider could not be asked or answered with an error.
+    pub failed: u64,
+}
+
+/// A provider's time series as samples by time (milliseconds): `cpu` is `cpu_pct` (as the
+/// provider gives it: Hetzner's is percent of one vCPU), `network.0.bandwidth.in|out` are
+/// `net_rx|tx_bytes_per_s`; what the provider does not report stays `None`.
+pub fn cloud_samples(
+    metrics: &crate::provider::Metrics,
+) -> std::collections::BTreeMap<i64, MetricValues> {
+    let mut out = std::collections::BTreeMap::<i64, MetricValues>::new();
+    type Set = fn(&mut MetricValues, f64);
+    let fields: [(&str, Set); 3] = [
+        ("cpu", |v, x| v.cpu_pct = Some(x)),
+        ("network.0.bandwidth.in", |v, x| {
+            v.net_rx_bytes_per_s = Some(x)
+        }),
+        ("network.0.bandwidth.out", |v, x| {
+            v.net_tx_bytes_per_s = Some(x)
+        }),
+    ];
+    for (name, set) in fields {
+        for sample in metrics.series.get(name).into_iter().flatten() {
+            if !sample.time.is_finite() || !sample.value.is_finite() {
+                continue;
+            }
+            let at = (sample.time * 1000.0).round() as i64;
+            set(out.entry(at).or_default(), sample.value);
+        }
+    }
+    out
+}
+
 impl Services {
     /// `metrics SERVER`: the server's samples of the last `since`, averaged over `step`
     /// (default: about 300 points, never under a second), oldest first. The resolution read
@@ -96,6 +136,82 @@ impl Services {
             .await
     }
 
+    /// One pass of the cloud loop: every cloud server (not `local`, not being created or
+    /// deleted, with a provider id) is refreshed from its provider (status, type, addresses, as
+    /// `server show` does), then the metrics of those running are fetched from the newest stored
+    /// sample (at most an hour back) to `now` and stored as raw samples. A server whose provider
+    /// fails is logged (the provider's message, never its token) and skipped; the others go on.
+    pub async fn refresh_cloud_servers(&self, now: DateTime<Utc>) -> Result<CloudRefresh> {
+        let mut done = CloudRefresh::default();
+        for row in self.db.servers(None).await? {
+            if row.provider == "local"
+                || row.status == super::servers::STATUS_CREATING
+                || row.status == super::servers::STATUS_DELETING
+            {
+                continue;
+            }
+            let Some(pid) = row
+                .provider_id
+                .as_deref()
+                .and_then(|p| p.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let provider = match self.provider(&row.provider) {
+                Ok(p) => p,
+                Err(err) => {
+                    tracing::warn!(server = %row.name, error = %err.message, "cannot refresh a cloud server");
+                    done.failed += 1;
+                    continue;
+                }
+            };
+            let found = match provider.server(pid).await {
+                Ok(found) => found,
+                Err(err) => {
+                    tracing::warn!(server = %row.name, error = %err.message, "cannot refresh a server from its provider");
+                    done.failed += 1;
+                    continue;
+                }
+            };
+            // The row may have changed meanwhile (a delete started): keep `deleting`.
+            match self.db.server_by_id(row.id).await? {
+                Some(current) if current.status != super::servers::STATUS_DELETING => {}
+                _ => continue,
+            }
+            self.record_provider_server(row.id, &found).await?;
+            done.refreshed += 1;
+            if found.status != crate::provider::ServerStatus::Running {
+                continue;
+            }
+            let earliest = now - Duration::hours(1);
+            let start = row
+                .sampled_at
+                .and_then(DateTime::<Utc>::from_timestamp_millis)
+                .map_or(earliest, |last| last.max(earliest));
+            if now - start < Duration::seconds(1) {
+                continue;
+            }
+            let query = crate::provider::MetricsQuery {
+                start,
+                end: now,
+                step_secs: None,
+            };
+            let metrics = match provider.metrics(pid, &query).await {
+                Ok(m) => m,
+                Err(err) => {
+                    tracing::warn!(server = %row.name, error = %err.message, "cannot fetch a server's metrics from its provider");
+                    done.failed += 1;
+                    continue;
+                }
+            };
+            for (at_ms, values) in cloud_samples(&metrics) {
+                self.db.insert_metric_sample(row.id, at_ms, &values).await?;
+                done.samples += 1;
+            }
+        }
+        Ok(done)
+    }
+
     /// Computes the 5-minute and hourly averages of complete buckets, then removes rows past
     /// their retention (raw after the roll-ups, so none is removed before it is averaged).
     /// Idempotent: running it again changes nothing.
@@ -121,5 +237,42 @@ impl Services {
             done.pruned += self.db.prune_metrics(resolution, before).await?;
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Metrics, Sample};
+
+    #[test]
+    fn provider_series_become_samples_by_time() {
+        let s = |time: f64, value: f64| Sample { time, value };
+        let metrics = Metrics {
+            start: String::new(),
+            end: String::new(),
+            step_secs: 60.0,
+            series: [
+                ("cpu".to_owned(), vec![s(60.0, 12.5), s(120.0, 30.0)]),
+                ("network.0.bandwidth.in".to_owned(), vec![s(60.0, 1000.0)]),
+                (
+                    "network.0.bandwidth.out".to_owned(),
+                    vec![s(120.0, f64::NAN)],
+                ),
+                ("disk.0.iops.read".to_owned(), vec![s(60.0, 5.0)]),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let samples = cloud_samples(&metrics);
+        assert_eq!(samples.len(), 2);
+        let first = samples[&60_000];
+        assert_eq!(first.cpu_pct, Some(12.5));
+        assert_eq!(first.net_rx_bytes_per_s, Some(1000.0));
+        assert_eq!(first.net_tx_bytes_per_s, None);
+        assert_eq!(first.mem_used_bytes, None);
+        let second = samples[&120_000];
+        assert_eq!(second.cpu_pct, Some(30.0));
+        assert_eq!(second.net_tx_bytes_per_s, None);
     }
 }

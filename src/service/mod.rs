@@ -44,7 +44,7 @@ pub use job_kinds::HOST_RECONCILE;
 pub use job_worker::JobPool;
 pub use jobs::{JobContext, JobKind, JobQuery, JobRegistry, JobRequest, JobView};
 pub use keys::KeyOptions;
-pub use metrics::MetricsMaintenance;
+pub use metrics::{CloudRefresh, MetricsMaintenance, cloud_samples};
 pub use preflight::DeleteTarget;
 pub use second_factor::CodeCheck;
 pub use server_jobs::{SERVER_CREATE, SERVER_DELETE, SERVER_POWER, SERVER_REBOOT, SERVER_RESIZE};

@@ -6,11 +6,14 @@
 //! `running` after power actions, a new type after `change_type`); actions whose `progress`
 //! advances by 50 on each `GET /actions/{id}` until `success`; listings paginated by
 //! `page`/`per_page` with `meta.pagination`; `RateLimit-Limit/Remaining/Reset` on every answer;
-//! errors as `{"error": {"code", "message", "details"}}`; 401 for any token but [`TOKEN`].
+//! errors as `{"error": {"code", "message", "details"}}`; 401 for any token but [`TOKEN`];
+//! `GET /servers/{id}/metrics` with up to three samples per series, `step` apart (default 60),
+//! the last at `end` and none before `start`.
 //! Knobs: [`HetznerApi::rate_limit_next`] (the next N requests get 429 with
 //! `RateLimit-Reset` = now + 1), [`HetznerApi::fail_next`] (any status and code) and
 //! [`HetznerApi::action_duration`] (actions take a time instead of polls, and end by
 //! themselves like real ones: their effect lands when due, whoever asks).
+//! [`HetznerApi::set_server_status`] changes a server as if from the provider's console.
 //! [`HetznerApi::requests`] is the log of what was called (never the token).
 
 use super::hetzner_catalogue::{images, locations, server_json, server_types};
@@ -124,6 +127,19 @@ impl HetznerApi {
             let id = state.take_id();
             let server = server_json(id, name, "cx22", "fsn1", "ubuntu-24.04", "running");
             state.servers.insert(id, server);
+        }
+    }
+
+    /// Sets a server's status as if it changed by itself (powered off from the provider's own
+    /// console, say). Returns whether a server of that name exists.
+    pub fn set_server_status(&self, name: &str, status: &str) -> bool {
+        let mut state = self.lock();
+        match state.servers.values_mut().find(|s| s["name"] == name) {
+            Some(server) => {
+                server["status"] = json!(status);
+                true
+            }
+            None => false,
         }
     }
 
@@ -421,7 +437,19 @@ fn metrics(query: &BTreeMap<String, String>) -> (u16, Value) {
         return invalid_field("type", "type, start and end are required");
     };
     let step: u64 = query.get("step").and_then(|s| s.parse().ok()).unwrap_or(60);
-    let t0 = 1_764_244_800.0;
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.timestamp())
+    };
+    let (Some(from), Some(to)) = (parse(start), parse(end)) else {
+        return invalid_field("start", "start and end must be RFC 3339 times");
+    };
+    // Up to three samples, `step` apart, the last one at `end`, none before `start`.
+    let times: Vec<i64> = (0..3)
+        .map(|i| to - (2 - i) * step as i64)
+        .filter(|t| *t >= from)
+        .collect();
     let mut series = serde_json::Map::new();
     for kind in types.split(',') {
         let names: &[&str] = match kind {
@@ -441,8 +469,10 @@ fn metrics(query: &BTreeMap<String, String>) -> (u16, Value) {
             _ => return invalid_field("type", "unknown metric type"),
         };
         for name in names {
-            let values: Vec<Value> = (0..3)
-                .map(|i| json!([t0 + (i * step) as f64, format!("{}.5", i + 1)]))
+            let values: Vec<Value> = times
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!([*t as f64, format!("{}.5", i + 1)]))
                 .collect();
             series.insert((*name).to_owned(), json!({"values": values}));
         }
