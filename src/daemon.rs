@@ -236,8 +236,9 @@ async fn metrics_collector_loop(services: Services) {
     }
 }
 
-/// Computes metric roll-ups and prunes old samples at start, then every
-/// `metrics.rollup_interval_secs`. A failure is logged and tried again at the next interval.
+/// Enqueues the `metrics.rollup` job of the current period at start, then every
+/// `metrics.rollup_interval_secs`; the job pool runs it (roll-ups, then pruning). A failed
+/// enqueue is logged and tried again at the next interval.
 async fn metrics_rollup_loop(services: Services) {
     let mut every = tokio::time::interval(Duration::from_secs(
         services.config.metrics.rollup_interval_secs,
@@ -245,14 +246,9 @@ async fn metrics_rollup_loop(services: Services) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match services.metrics_maintenance(crate::store::now()).await {
-            Ok(done) if done.rolled_up + done.pruned > 0 => tracing::debug!(
-                rolled_up = done.rolled_up,
-                pruned = done.pruned,
-                "metrics roll-ups and pruning"
-            ),
-            Ok(_) => {}
-            Err(err) => tracing::error!(error = %err, "cannot roll up or prune metrics"),
+        match services.enqueue_metrics_rollup(crate::store::now()).await {
+            Ok(job) => tracing::debug!(job = job.id, "metrics.rollup enqueued"),
+            Err(err) => tracing::error!(error = %err, "cannot enqueue metrics.rollup"),
         }
     }
 }

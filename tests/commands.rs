@@ -1845,3 +1845,63 @@ async fn server_changes_check_roles_names_and_providers() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn metrics_rollup_runs_as_one_job_per_period() {
+    use vipanel::domain::MetricValues;
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await.with_fast_jobs(30, 1);
+        let a = &w.admin;
+        let db = &w.services.db;
+        let local = db.local_server_id().await.unwrap().unwrap();
+        let now = vipanel::store::now();
+        let values = MetricValues {
+            cpu_pct: Some(25.0),
+            ..MetricValues::default()
+        };
+        for minute in 10..70 {
+            db.insert_metric_sample(local, now.timestamp_millis() - minute * 60_000, &values)
+                .await
+                .unwrap();
+        }
+        // Two nodes enqueueing the same period make one job.
+        let first = w.services.enqueue_metrics_rollup(now).await.unwrap();
+        let again = w.services.enqueue_metrics_rollup(now).await.unwrap();
+        assert_eq!(first.id, again.id, "{}", t.name);
+        assert_eq!(first.kind, vipanel::service::METRICS_ROLLUP);
+        let period = w.services.config.metrics.rollup_interval_secs as i64;
+        let next = now + chrono::Duration::seconds(period);
+        let other = w.services.enqueue_metrics_rollup(next).await.unwrap();
+        assert_ne!(other.id, first.id);
+
+        let pool = w.services.start_job_workers();
+        let watch = |id: i64| {
+            let w = &w;
+            async move {
+                let mut io = WatchIo { stderr: Vec::new() };
+                let out = w
+                    .run_io(&w.admin, &format!("job watch {id} -o json"), &mut io)
+                    .await;
+                serde_json::from_slice::<Value>(&out.stdout).unwrap()
+            }
+        };
+        let done = watch(first.id).await;
+        assert_eq!(done["state"], "succeeded", "{}: {done}", t.name);
+        assert!(done["result"]["rolled_up"].as_u64() > Some(0), "{done}");
+        assert_eq!(done["tenant"], Value::Null, "a platform job: {done}");
+        let listed = w.json(a, "job list --kind metrics.rollup").await;
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+        let days = w.json(a, "metrics local --since 2d").await;
+        let days = days.as_array().unwrap();
+        assert!(!days.is_empty(), "{}", t.name);
+        assert!(days.iter().all(|p| p["resolution"] == "5m"), "{days:?}");
+        assert!(
+            days.iter().all(|p| p["cpu_pct"].as_f64() == Some(25.0)),
+            "{days:?}"
+        );
+        // The next period's job runs too (roll-ups are idempotent: it only recomputes).
+        let second = watch(other.id).await;
+        assert_eq!(second["state"], "succeeded", "{second}");
+        pool.shutdown(std::time::Duration::from_secs(5)).await;
+    }
+}

@@ -331,4 +331,20 @@ fn cloud_servers_are_refreshed_and_their_metrics_stored_by_the_daemon() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // The daemon enqueued the roll-up of the current period at start; a worker ran it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = d.ssh_json(&key, &["job", "list", "--kind", "metrics.rollup"]);
+        let jobs = jobs.as_array().expect("a list").clone();
+        if jobs.iter().any(|j| j["state"] == "succeeded") {
+            assert!(jobs.iter().all(|j| j["tenant"].is_null()), "{jobs:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics.rollup job ran: {jobs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -1,5 +1,5 @@
-//! The job kinds the panel ships, registered by [`register_builtin`]: `host.reconcile` and the
-//! `server.*` kinds of `server_jobs.rs`.
+//! The job kinds the panel ships, registered by [`register_builtin`]: `host.reconcile`,
+//! `metrics.rollup` and the `server.*` kinds of `server_jobs.rs`.
 
 use super::Services;
 use super::jobs::{JobContext, JobKind};
@@ -9,9 +9,13 @@ use serde_json::Value;
 /// The name of the job `host reconcile --no-wait` enqueues.
 pub const HOST_RECONCILE: &str = "host.reconcile";
 
+/// The name of the job the daemon enqueues every `metrics.rollup_interval_secs`.
+pub const METRICS_ROLLUP: &str = "metrics.rollup";
+
 /// Registers every built-in kind.
 pub(super) fn register_builtin(services: &Services) {
     services.register_job_kind(HOST_RECONCILE, HostReconcile);
+    services.register_job_kind(METRICS_ROLLUP, MetricsRollup);
     super::server_jobs::register(services);
 }
 
@@ -29,5 +33,20 @@ impl JobKind for HostReconcile {
         ctx.progress(100, "reconciled").await?;
         serde_json::to_value(report)
             .map_err(|e| crate::error::Error::internal(format!("cannot encode the report: {e}")))
+    }
+}
+
+/// Metric roll-ups then pruning ([`Services::metrics_maintenance`]) as of the time it runs.
+/// Idempotent, so a retry or a second job of the same period changes nothing more.
+struct MetricsRollup;
+
+impl JobKind for MetricsRollup {
+    async fn run(&self, ctx: JobContext) -> Result<Value> {
+        let done = ctx
+            .services
+            .metrics_maintenance(crate::store::now())
+            .await?;
+        ctx.progress(100, "rolled up and pruned").await?;
+        Ok(serde_json::json!({"rolled_up": done.rolled_up, "pruned": done.pruned}))
     }
 }

@@ -1,5 +1,6 @@
 //! Server metrics: `metrics SERVER` (who may read them: as `server show`), recording the panel
-//! host's samples, and the roll-ups and pruning the daemon runs on a schedule.
+//! host's samples, fetching cloud servers' from their provider, and the roll-ups and pruning
+//! (the `metrics.rollup` job the daemon enqueues on a schedule).
 //!
 //! Samples are not audited: they are the daemon's own observations, not anyone's changes.
 
@@ -210,6 +211,28 @@ impl Services {
             }
         }
         Ok(done)
+    }
+
+    /// Enqueues the `metrics.rollup` job of the period holding `now` (periods are
+    /// `metrics.rollup_interval_secs` long, from the Unix epoch) as the daemon (a platform job).
+    /// Its idempotency key is `metrics.rollup/<period start, Unix seconds>`: nodes enqueueing
+    /// the same period get the same job.
+    pub async fn enqueue_metrics_rollup(&self, now: DateTime<Utc>) -> Result<super::JobView> {
+        let period =
+            i64::try_from(self.config.metrics.rollup_interval_secs.max(1)).unwrap_or(i64::MAX);
+        let start = now.timestamp().div_euclid(period) * period;
+        let actor = Actor::daemon(self.system_tenant_id().await?);
+        self.job_enqueue(
+            &actor,
+            super::JobRequest {
+                kind: super::job_kinds::METRICS_ROLLUP.into(),
+                tenant_id: None,
+                payload: serde_json::json!({"period_start": start}),
+                idempotency_key: Some(format!("{}/{start}", super::job_kinds::METRICS_ROLLUP)),
+                run_at: None,
+            },
+        )
+        .await
     }
 
     /// Computes the 5-minute and hourly averages of complete buckets, then removes rows past

@@ -40,7 +40,7 @@ pub use bootstrap::{BootstrapReport, InitialKeySource};
 pub use enrollment::{EnrollRequirement, PendingEnrollment, locked_out_error};
 pub use feed::{FeedBatch, FeedRow, change_kind, is_change};
 pub use identity::{LoginCheck, LoginIdentity, LoginRefusal, SecondStep};
-pub use job_kinds::HOST_RECONCILE;
+pub use job_kinds::{HOST_RECONCILE, METRICS_ROLLUP};
 pub use job_worker::JobPool;
 pub use jobs::{JobContext, JobKind, JobQuery, JobRegistry, JobRequest, JobView};
 pub use keys::KeyOptions;
