@@ -310,7 +310,9 @@ fn cloud_servers_are_refreshed_and_their_metrics_stored_by_the_daemon() {
         api.requests()
     );
 
-    // Powered off at the provider: `server list` follows without a `server show`.
+    // A provider error is logged (never the token) and the loop goes on. Powered off at the
+    // provider: `server list` follows without a `server show`.
+    api.fail_next(500, "server_error");
     assert!(api.set_server_status("web1", "off"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -331,6 +333,13 @@ fn cloud_servers_are_refreshed_and_their_metrics_stored_by_the_daemon() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    let log = d.log();
+    assert!(
+        log.contains("from its provider"),
+        "the failure is logged:\n{log}"
+    );
+    assert!(!log.contains(TOKEN), "the token is never logged");
 
     // The daemon enqueued the roll-up of the current period at start; a worker ran it.
     let deadline = Instant::now() + Duration::from_secs(30);
