@@ -9,6 +9,7 @@ mod audit;
 mod audit_retention;
 mod audit_trail;
 mod bootstrap;
+pub mod cache;
 mod dashboard;
 mod enrollment;
 mod feed;
@@ -75,6 +76,8 @@ pub struct Services {
     job_registry: JobRegistry,
     /// Wakes an idle worker when this process enqueues a job.
     job_wake: Arc<tokio::sync::Notify>,
+    /// This process's `dashboard` results (see [`cache`]); on only while its watcher runs.
+    pub cache: cache::DashboardCache,
 }
 
 impl Services {
@@ -87,6 +90,7 @@ impl Services {
             applier: Arc::new(OnceLock::new()),
             job_registry: JobRegistry::default(),
             job_wake: Arc::new(tokio::sync::Notify::new()),
+            cache: cache::DashboardCache::default(),
         };
         job_kinds::register_builtin(&services);
         services
