@@ -38,31 +38,26 @@ impl Services {
         scope: Option<i64>,
         own_keys: bool,
     ) -> Result<Dashboard> {
-        let tenants = self.db.tenants(scope).await?;
-        let sites_by_status: std::collections::BTreeMap<String, i64> = self
+        let counts = self
             .db
-            .site_status_counts(scope)
-            .await?
-            .into_iter()
-            .collect();
-        let keys = if own_keys {
-            self.db.keys(actor.user_id, None).await?.len()
-        } else {
-            self.db.keys(None, scope).await?.len()
-        };
+            .dashboard_counts(scope, if own_keys { actor.user_id } else { None })
+            .await?;
+        let (by_status, last_applied) = self.db.dashboard_sites(scope).await?;
+        let sites_by_status: std::collections::BTreeMap<String, i64> =
+            by_status.into_iter().collect();
         Ok(Dashboard {
             scope: if actor.is_admin() {
                 "platform".into()
             } else {
                 actor.tenant.clone()
             },
-            tenants: tenants.len() as i64,
-            users: tenants.iter().map(|t| t.users).sum(),
-            keys: keys as i64,
-            servers: self.db.servers(scope).await?.len() as i64,
+            tenants: counts.tenants,
+            users: counts.users,
+            keys: counts.keys,
+            servers: counts.servers,
             sites: sites_by_status.values().sum(),
             sites_by_status,
-            sites_last_applied_at: self.db.site_last_applied(scope).await?,
+            sites_last_applied_at: last_applied,
         })
     }
 }
