@@ -108,6 +108,8 @@ pub async fn serve(config: Config) -> Result<()> {
         out.flush()?;
     }
     let retention = tokio::spawn(retention_loop(services.clone()));
+    // Keeps the dashboard cache exact while `vipanel admin` and other nodes write.
+    let cache_watcher = services.start_cache_watcher();
     // One signal stops both the SSH side and the job workers, which drain side by side.
     let (signalled, signal_seen) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -136,6 +138,7 @@ pub async fn serve(config: Config) -> Result<()> {
     )
     .await?;
     retention.abort();
+    cache_watcher.abort();
     let _ = jobs_stopped.await;
     collector.abort();
     rollups.abort();

@@ -1905,3 +1905,151 @@ async fn metrics_rollup_runs_as_one_job_per_period() {
         pool.shutdown(std::time::Duration::from_secs(5)).await;
     }
 }
+/// A second pool on the same database: what `vipanel admin` opens in its own process.
+async fn second_pool(db: &vipanel::store::Db) -> vipanel::store::Db {
+    use vipanel::store::Db;
+    match db {
+        Db::Sqlite(pool) => Db::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with((*pool.connect_options()).clone())
+                .await
+                .unwrap(),
+        ),
+        Db::Postgres(pool) => Db::Postgres(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with((*pool.connect_options()).clone())
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// Polls `check` every few ms until it holds, for at most `within`.
+async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// The dashboard cache: hits answer without the database; a change in this process is seen by
+/// the next call; a change written through another `Services` on the same database (as
+/// `vipanel admin` does) within a bounded wait; a change in one tenant leaves another's entry.
+#[tokio::test]
+async fn the_dashboard_cache_follows_changes_here_and_elsewhere() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let cache = w.services.cache.clone();
+        let watcher = w.services.start_cache_watcher();
+        let within = std::time::Duration::from_secs(5);
+        assert!(eventually(within, || async { cache.is_live() }).await);
+        let olive = w.actor("olive").await;
+        let bert = w.actor("bert").await;
+        let oscar = w.actor("oscar").await;
+        let dash = |actor: &Actor| {
+            let actor = actor.clone();
+            let services = w.services.clone();
+            async move { services.dashboard(&actor).await.unwrap() }
+        };
+
+        // Miss, then hit with the same answer; an operator's entry is its own (own keys).
+        let before = cache.stats();
+        let first = dash(&olive).await;
+        let again = dash(&olive).await;
+        assert_eq!(first.sites, again.sites);
+        let after = cache.stats();
+        assert_eq!(after.misses, before.misses + 1, "{}", t.name);
+        assert_eq!(after.hits, before.hits + 1, "{}", t.name);
+        dash(&oscar).await;
+        assert_eq!(
+            cache.stats().misses,
+            after.misses + 1,
+            "operator: another key"
+        );
+        let beta = dash(&bert).await;
+        assert_eq!(beta.sites, 1);
+        let platform = dash(&w.admin).await;
+
+        // A change in this process: seen by the next call, when the command has returned.
+        let out = w
+            .run(&w.admin, "site create a1.example --tenant acme")
+            .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        let acme = dash(&olive).await;
+        assert_eq!(acme.sites, first.sites + 1, "{}", t.name);
+        assert_eq!(acme.sites_by_status.get("active"), Some(&acme.sites));
+        assert_eq!(dash(&w.admin).await.sites, platform.sites + 1);
+        // Beta's entry was left alone: a hit.
+        let hits = cache.stats().hits;
+        assert_eq!(dash(&bert).await.sites, beta.sites);
+        assert_eq!(
+            cache.stats().hits,
+            hits + 1,
+            "beta's entry survived: {}",
+            t.name
+        );
+
+        // Another process: a second pool and `Services`, running `vipanel admin`'s commands.
+        let elsewhere = Services::new(second_pool(&t.db).await, w.services.config.clone());
+        let argv = shell_words::split("site create b2.example --tenant beta").unwrap();
+        let out = command::run(
+            &elsewhere,
+            &w.admin,
+            &argv,
+            &mut NoInput,
+            &Invocation {
+                prefix: "vipanel admin".into(),
+            },
+        )
+        .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        // Within a bounded wait, with the apply's outcome (a change mark, no audit row).
+        let seen = eventually(within, || async {
+            let d = dash(&bert).await;
+            d.sites == 2 && d.sites_by_status.get("active") == Some(&2)
+        })
+        .await;
+        assert!(seen, "{}: {:?}", t.name, dash(&bert).await);
+        // Acme's entry was left alone.
+        let hits = cache.stats().hits;
+        assert_eq!(dash(&olive).await.sites, acme.sites);
+        assert_eq!(
+            cache.stats().hits,
+            hits + 1,
+            "acme's entry survived: {}",
+            t.name
+        );
+        // A key added elsewhere reaches the owner's count.
+        let keys = dash(&olive).await.keys;
+        let argv = shell_words::split("key add --user olive").unwrap();
+        let out = command::run(
+            &elsewhere,
+            &w.admin,
+            &argv,
+            &mut StdinBytes(KEY_NEW.into()),
+            &Invocation {
+                prefix: "vipanel admin".into(),
+            },
+        )
+        .await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        let seen = eventually(within, || async { dash(&olive).await.keys == keys + 1 }).await;
+        assert!(seen, "{}", t.name);
+
+        watcher.abort();
+        elsewhere.db.close().await;
+        t.finish().await;
+    }
+}

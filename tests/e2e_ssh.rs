@@ -2638,3 +2638,29 @@ fn metrics_of_the_panel_host_are_live() {
     expect(&d, k, &["metrics", "nowhere"], 3);
     expect(&d, k, &["metrics", "local", "--since", "forever"], 5);
 }
+
+/// The dashboard is cached in the daemon: a change over SSH shows in the next call, and a
+/// change made by `vipanel admin` (another process) within a bounded wait.
+#[test]
+fn the_cached_dashboard_follows_changes_over_ssh_and_from_vipanel_admin() {
+    let Some(d) = Daemon::start() else { return };
+    let a = &d.admin_key;
+    let sites = |dash: &Value| dash["sites"].as_i64().unwrap();
+    // Fills the cache (twice: the second call is a hit).
+    let before = sites(&d.ssh_json(a, &["dashboard"]));
+    assert_eq!(sites(&d.ssh_json(a, &["dashboard"])), before);
+    d.ssh_json(a, &["site", "create", "one.cache.test"]);
+    let dash = d.ssh_json(a, &["dashboard"]);
+    assert_eq!(sites(&dash), before + 1, "{dash}");
+    assert_eq!(dash["sites_by_status"]["active"], before + 1, "{dash}");
+    d.admin(&["site", "create", "two.cache.test"]).expect(0);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let dash = loop {
+        let dash = d.ssh_json(a, &["dashboard"]);
+        if sites(&dash) == before + 2 || Instant::now() > deadline {
+            break dash;
+        }
+    };
+    assert_eq!(sites(&dash), before + 2, "{dash}");
+    assert_eq!(dash["sites_by_status"]["active"], before + 2, "{dash}");
+}

@@ -37,7 +37,7 @@ async fn seed_tenant_user(db: &Db, tenant: &str, user: &str, role: &str) -> (i64
 async fn migrations_are_idempotent_and_complete() {
     for t in db_support::all().await {
         assert_eq!(t.db.migrate(None).await.unwrap(), 0, "{}", t.name);
-        assert_eq!(Db::known_migrations(), 6);
+        assert_eq!(Db::known_migrations(), 7);
         t.finish().await;
     }
 }
@@ -1183,6 +1183,94 @@ async fn cloud_server_rows_are_inserted_updated_and_deleted() {
         assert!(db.delete_server(id).await.unwrap());
         assert!(!db.delete_server(id).await.unwrap());
         assert!(db.server_by_id(id).await.unwrap().is_none());
+        t.finish().await;
+    }
+}
+
+/// Change marks: appended in `seq` order with the site's tenant, read after a `seq`; and a
+/// PostgreSQL listener is notified at commit by both marks and audit appends.
+#[tokio::test]
+async fn change_marks_and_the_dashboard_counts() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (acme, alice) = seed_tenant_user(db, "acme", "alice", "owner").await;
+        let (beta, _) = seed_tenant_user(db, "beta", "bert", "owner").await;
+        let mut listener = match db {
+            Db::Postgres(pool) => {
+                let mut l = sqlx::postgres::PgListener::connect_with(pool)
+                    .await
+                    .unwrap();
+                l.listen(vipanel::store::CHANGES_CHANNEL).await.unwrap();
+                Some(l)
+            }
+            Db::Sqlite(_) => None,
+        };
+        let (_, head) = db.change_marks_bounds().await.unwrap();
+        db.mark_tenant_sites_changed(acme).await.unwrap();
+        db.mark_tenant_sites_changed(beta).await.unwrap();
+        db.mark_tenant_sites_changed(9999).await.unwrap();
+        let marks = db.change_marks_after(head, 10).await.unwrap();
+        let seen: Vec<(&str, &str)> = marks
+            .iter()
+            .map(|m| (m.tenant.as_str(), m.kind.as_str()))
+            .collect();
+        assert_eq!(seen, vec![("acme", "site"), ("beta", "site")], "{}", t.name);
+        assert!(marks[0].seq < marks[1].seq);
+        assert!(
+            db.change_marks_after(marks[1].seq, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        if let Some(l) = listener.as_mut() {
+            let note = l.recv().await.unwrap();
+            assert_eq!(note.payload(), marks[0].seq.to_string());
+            db.append_audit(&audit("site.create", "x", "ok"))
+                .await
+                .unwrap();
+            let head = db.audit_head_seq().await.unwrap();
+            // The second mark's notification, then the audit row's.
+            l.recv().await.unwrap();
+            assert_eq!(l.recv().await.unwrap().payload(), head.to_string());
+        }
+
+        // The dashboard's counts: the platform and one tenant, with its own and shared servers.
+        let mut tx = db.begin().await.unwrap();
+        let local = tx.ensure_local_server().await.unwrap();
+        tx.commit().await.unwrap();
+        let all = db.dashboard_counts(None, None).await.unwrap();
+        assert_eq!(
+            (all.tenants, all.users, all.servers),
+            (2, 2, 1),
+            "{}",
+            t.name
+        );
+        let mine = db.dashboard_counts(Some(acme), Some(alice)).await.unwrap();
+        assert_eq!(
+            (mine.tenants, mine.users, mine.keys, mine.servers),
+            (1, 1, 0, 1)
+        );
+        let (by_status, last) = db.dashboard_sites(Some(acme)).await.unwrap();
+        assert!(by_status.is_empty() && last.is_none());
+        let mut tx = db.begin().await.unwrap();
+        tx.insert_site(&NewSite {
+            tenant_id: acme,
+            server_id: local,
+            domain: "a.example",
+            kind: "static",
+            php_version: None,
+            upstream: None,
+            status: "pending",
+            aliases: &[],
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (by_status, _) = db.dashboard_sites(None).await.unwrap();
+        assert_eq!(by_status, vec![("pending".to_owned(), 1)]);
+        assert!(db.dashboard_sites(Some(beta)).await.unwrap().0.is_empty());
+        // The listener holds a connection of the pool, which closing waits for.
+        drop(listener);
         t.finish().await;
     }
 }

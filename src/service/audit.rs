@@ -90,7 +90,17 @@ impl Services {
         target: &str,
         run: impl Future<Output = Result<T>>,
     ) -> Result<T> {
+        // Where the cache had read the trail up to: the rows this operation writes follow it.
+        let seen = self.cache.cursor();
         let result = run.await;
+        if self.cache.is_live() {
+            // Before returning: no cached read may predate a change its caller has seen done
+            // (the watcher may have read the audit row before the apply that followed it).
+            if let Err(err) = self.cache.catch_up(&self.db, Some(seen)).await {
+                tracing::warn!(error = %err, "cannot read the trail for the cache; clearing it");
+                self.cache.invalidate(&["*".to_owned()]);
+            }
+        }
         if let Err(err) = &result {
             let outcome = err.kind.code();
             let detail = truncate(&err.message, 300);

@@ -1,5 +1,7 @@
-//! `dashboard`: counts of what the actor can see, in one round of cheap indexed queries.
+//! `dashboard`: counts of what the actor can see, in one round of cheap indexed queries, kept
+//! in this process's [`super::cache`] until a change of what it shows.
 
+use super::cache::{CacheKey, entry_tags};
 use super::policy::{self, Owner, Resource, Verb};
 use super::{Actor, Dashboard, Services};
 use crate::error::Result;
@@ -14,31 +16,48 @@ impl Services {
             "dashboard",
         )?;
         let scope = (!actor.is_admin()).then_some(actor.tenant_id);
-        let tenants = self.db.tenants(scope).await?;
-        let sites_by_status: std::collections::BTreeMap<String, i64> = self
-            .db
-            .site_status_counts(scope)
-            .await?
-            .into_iter()
-            .collect();
-        let keys = if actor.role >= crate::domain::Role::Owner {
-            self.db.keys(None, scope).await?.len()
-        } else {
-            self.db.keys(actor.user_id, None).await?.len()
+        let own_keys = actor.role < crate::domain::Role::Owner;
+        let key = CacheKey {
+            tenant_id: scope,
+            keys_of: if own_keys { actor.user_id } else { None },
         };
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        let started = self.cache.fill_started();
+        let value = self.dashboard_uncached(actor, scope, own_keys).await?;
+        let tags = entry_tags(scope.map(|_| actor.tenant.as_str()));
+        self.cache.insert(key, tags, value.clone(), started);
+        Ok(value)
+    }
+
+    /// The counts, read from the database.
+    async fn dashboard_uncached(
+        &self,
+        actor: &Actor,
+        scope: Option<i64>,
+        own_keys: bool,
+    ) -> Result<Dashboard> {
+        let counts = self
+            .db
+            .dashboard_counts(scope, if own_keys { actor.user_id } else { None })
+            .await?;
+        let (by_status, last_applied) = self.db.dashboard_sites(scope).await?;
+        let sites_by_status: std::collections::BTreeMap<String, i64> =
+            by_status.into_iter().collect();
         Ok(Dashboard {
             scope: if actor.is_admin() {
                 "platform".into()
             } else {
                 actor.tenant.clone()
             },
-            tenants: tenants.len() as i64,
-            users: tenants.iter().map(|t| t.users).sum(),
-            keys: keys as i64,
-            servers: self.db.servers(scope).await?.len() as i64,
+            tenants: counts.tenants,
+            users: counts.users,
+            keys: counts.keys,
+            servers: counts.servers,
             sites: sites_by_status.values().sum(),
             sites_by_status,
-            sites_last_applied_at: self.db.site_last_applied(scope).await?,
+            sites_last_applied_at: last_applied,
         })
     }
 }

@@ -9,6 +9,7 @@ mod audit;
 mod audit_retention;
 mod audit_trail;
 mod bootstrap;
+pub mod cache;
 mod dashboard;
 mod enrollment;
 mod feed;
@@ -82,6 +83,8 @@ pub struct Services {
     /// The configured providers by name, built once: `local` always, `hetzner` when its
     /// token is set.
     providers: Arc<Vec<Arc<dyn Provider>>>,
+    /// This process's `dashboard` results (see [`cache`]); on only while its watcher runs.
+    pub cache: cache::DashboardCache,
 }
 
 impl Services {
@@ -95,6 +98,7 @@ impl Services {
             job_registry: JobRegistry::default(),
             job_wake: Arc::new(tokio::sync::Notify::new()),
             providers: Arc::new(providers(&config)),
+            cache: cache::DashboardCache::default(),
         };
         job_kinds::register_builtin(&services);
         services

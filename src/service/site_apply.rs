@@ -216,6 +216,7 @@ async fn run_batch(
     report.host.php_reloaded = outcome.php_reloaded.iter().map(|v| v.to_string()).collect();
     report.host.orphans_removed = outcome.orphans_removed;
     report.results.extend(outcome.results);
+    let mut touched = std::collections::BTreeSet::new();
     for row in &rows {
         let Some(result) = report.results.get(&row.id) else {
             continue;
@@ -253,6 +254,14 @@ async fn run_batch(
         };
         if let Err(e) = written {
             tracing::error!(site = row.domain, "cannot record the apply: {e}");
+        }
+        touched.insert(row.tenant_id);
+    }
+    // No audit row records an apply's outcome: a change mark per tenant tells the caches of
+    // every process (docs/cache.md), after the outcome is written.
+    for tenant_id in touched {
+        if let Err(e) = db.mark_tenant_sites_changed(tenant_id).await {
+            tracing::error!(tenant_id, "cannot mark the apply's sites as changed: {e}");
         }
     }
     report

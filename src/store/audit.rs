@@ -222,6 +222,6 @@ impl Tx {
             .bind(entry.command).bind(entry.exit_code).bind(entry.flag)
             .bind(seq).bind(&prev_hash).bind(&hash)
             .execute(c).await.map(drop))?;
-        Ok(())
+        self.notify_change(seq).await
     }
 }
