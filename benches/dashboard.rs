@@ -18,7 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vipanel::config::Config;
 use vipanel::service::{Actor, InitialKeySource, Services};
-use vipanel::store::{ConnectOptions, Db};
+use vipanel::store::Db;
+
+mod scratch;
+use scratch::{Args, Scratch, execute, timed};
 
 struct Options {
     servers: i64,
@@ -30,49 +33,16 @@ struct Options {
 }
 
 fn options() -> Option<Options> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return None;
-    }
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let number = |name: &str, default: i64| {
-        value(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-            .max(1)
-    };
+    let args = Args::requested()?;
+    let number = |name: &str, default: i64| args.number(name, default).max(1);
     Some(Options {
         servers: number("--servers", 10_000),
         sites: number("--sites", 100_000),
         samples: number("--samples", 10_000_000),
         tenants: number("--tenants", 100),
         runs: number("--runs", 200) as usize,
-        database: value("--database"),
+        database: args.value("--database"),
     })
-}
-
-async fn connect(url: &str) -> Db {
-    Db::connect(&ConnectOptions {
-        url: url.to_owned(),
-        pool_size: 4,
-        busy_timeout: Duration::from_secs(30),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
-}
-
-async fn execute(db: &Db, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    let done = match db {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-    };
-    done.unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn scalar(db: &Db, sql: &str) -> i64 {
@@ -171,18 +141,12 @@ async fn fill(db: &Db, o: &Options) -> Duration {
 }
 
 /// Runs `f` `runs` times; returns p50 and p99 in ms.
-async fn time<F, Fut, T>(runs: usize, mut f: F) -> (f64, f64)
+async fn time<F, Fut, T>(runs: usize, f: F) -> (f64, f64)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let mut times: Vec<f64> = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let start = Instant::now();
-        std::hint::black_box(f().await);
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
+    let times = timed(runs, f).await;
     let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
     (at(0.5), at(0.99))
 }
@@ -202,28 +166,11 @@ fn main() {
 }
 
 async fn run(o: Options) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (url, pg) = match &o.database {
-        None => (
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-            None,
-        ),
-        Some(url) => {
-            let name = format!("vipanel_bench_dash_{}", std::process::id());
-            let admin = connect(url).await;
-            execute(&admin, &format!("CREATE DATABASE {name}")).await;
-            admin.close().await;
-            let (base, _) = url.rsplit_once('/').expect("a URL ending in /DB");
-            (format!("{base}/{name}"), Some((url.clone(), name)))
-        }
-    };
-    let db = connect(&url).await;
-    db.migrate(Some(&dir.path().join("migrate.lock")))
-        .await
-        .expect("migrate");
+    let scratch = Scratch::open(o.database.as_deref(), "dash").await;
+    let (db, dir) = (scratch.db.clone(), scratch.dir());
     // Sites are not applied here; the data dir (and the secret key in it) stay in the temp dir.
     let config = Config {
-        data_dir: dir.path().join("data"),
+        data_dir: dir.join("data"),
         ..Config::default()
     };
     let services = Services::new(db.clone(), Arc::new(config));
@@ -251,7 +198,7 @@ async fn run(o: Options) {
             match pages {
                 Some(bytes) => (bytes, "dbstat: server_metrics pages"),
                 None => {
-                    let file = dir.path().join("bench.db");
+                    let file = dir.join("bench.db");
                     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
                     (bytes as i64, "whole database file")
                 }
@@ -312,14 +259,5 @@ async fn run(o: Options) {
     for line in db.explain_servers().await.unwrap_or_default() {
         println!("    plan: {line}");
     }
-    db.close().await;
-    if let Some((admin_url, name)) = pg {
-        let admin = connect(&admin_url).await;
-        execute(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await;
-        admin.close().await;
-    }
+    scratch.close().await;
 }

@@ -15,9 +15,12 @@
 //! skips it; the smoke run in .ci/run is `cargo test --bench metrics_store -- --bench
 //! --samples 20000 --servers 10 --runs 2`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vipanel::domain::{MetricValues, Resolution};
-use vipanel::store::{ConnectOptions, Db};
+use vipanel::store::Db;
+
+mod scratch;
+use scratch::{Args, Scratch, execute, timed};
 
 const INTERVAL_MS: i64 = 10_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -30,46 +33,13 @@ struct Options {
 }
 
 fn options() -> Option<Options> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return None;
-    }
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let args = Args::requested()?;
     Some(Options {
-        samples: value("--samples")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000_000),
-        servers: value("--servers")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1000)
-            .max(1),
-        runs: value("--runs").and_then(|v| v.parse().ok()).unwrap_or(20),
-        database: value("--database"),
+        samples: args.number("--samples", 10_000_000),
+        servers: args.number("--servers", 1000).max(1),
+        runs: args.number("--runs", 20).max(0) as usize,
+        database: args.value("--database"),
     })
-}
-
-async fn connect(url: &str) -> Db {
-    Db::connect(&ConnectOptions {
-        url: url.to_owned(),
-        pool_size: 4,
-        busy_timeout: Duration::from_secs(30),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
-}
-
-async fn execute(db: &Db, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    let done = match db {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-    };
-    done.unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Adds `servers` servers and `per_server` samples each, 10 s apart, the newest at `newest`.
@@ -117,18 +87,12 @@ async fn fill(db: &Db, servers: i64, per_server: i64, newest: i64) {
 }
 
 /// Runs `f` `runs` times; returns the median and the slowest, in ms.
-async fn time<F, Fut, T>(runs: usize, mut f: F) -> (f64, f64)
+async fn time<F, Fut, T>(runs: usize, f: F) -> (f64, f64)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let mut times: Vec<f64> = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let start = Instant::now();
-        std::hint::black_box(f().await);
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
+    let times = timed(runs, f).await;
     (times[times.len() / 2], times[times.len() - 1])
 }
 
@@ -146,26 +110,8 @@ fn main() {
 }
 
 async fn run(options: Options) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (db, drop_pg) = match &options.database {
-        None => {
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            (connect(&url).await, None)
-        }
-        Some(url) => {
-            let name = format!("vipanel_bench_metrics_{}", std::process::id());
-            let admin = connect(url).await;
-            execute(&admin, &format!("CREATE DATABASE {name}")).await;
-            let (base, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
-            (
-                connect(&format!("{base}/{name}")).await,
-                Some((admin, name)),
-            )
-        }
-    };
-    db.migrate(Some(&dir.path().join("migrate.lock")))
-        .await
-        .expect("migrate");
+    let scratch = Scratch::open(options.database.as_deref(), "metrics").await;
+    let db = scratch.db.clone();
     let per_server = (options.samples / options.servers).max(1);
     let now = vipanel::store::now().timestamp_millis();
     let newest = now - 1000;
@@ -267,13 +213,5 @@ async fn run(options: Options) {
         "prune again (nothing to remove)",
         time(runs.min(5), || db.prune_metrics(Resolution::Raw, raw_from)).await,
     );
-    db.close().await;
-    if let Some((admin, name)) = drop_pg {
-        execute(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await;
-        admin.close().await;
-    }
+    scratch.close().await;
 }
