@@ -69,17 +69,6 @@ DIR=""
 VIPANEL_PID=""
 FLOOD_PID=""
 
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL; reap if it is our child
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$?
     set +e

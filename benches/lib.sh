@@ -60,3 +60,16 @@ start_vipanel() {
         sleep 0.02
     done
 }
+
+# stop_pid PID [SECONDS]: TERM, wait up to SECONDS (default 5), then KILL; reaps it if it is the
+# caller's child. Quiet when the process is already gone.
+stop_pid() {
+    local pid=$1 i tries=$((${2:-5} * 20))
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < tries; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}

@@ -169,17 +169,6 @@ stop_master() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
-stop_pid() { # pid: TERM, wait up to 15 s, then KILL; reap if it is our child
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 # Every vpbench account, then every vpbench group left (a site's group outlives userdel while
 # www-data is a member). userdel refuses while the account still has processes (PHP workers
 # finishing); for 10 s it is retried, then forced.
@@ -208,10 +197,10 @@ cleanup() {
         ssh -S "$DIR/ctl" -O exit dummy >/dev/null 2>&1
     fi
     for pid in "${WAVE_PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null && stop_pid "$pid"
+        kill -0 "$pid" 2>/dev/null && stop_pid "$pid" 15
     done
-    [[ -n $MASTER_PID ]] && kill -0 "$MASTER_PID" 2>/dev/null && stop_pid "$MASTER_PID"
-    [[ -n $VIPANEL_PID ]] && stop_pid "$VIPANEL_PID"
+    [[ -n $MASTER_PID ]] && kill -0 "$MASTER_PID" 2>/dev/null && stop_pid "$MASTER_PID" 15
+    [[ -n $VIPANEL_PID ]] && stop_pid "$VIPANEL_PID" 15
     # nginx: fast shutdown; PHP-FPM: graceful (a reload re-executes it: its pid file has the
     # current PID).
     [[ $NGINX_STARTED -eq 1 ]] && stop_master "$DIR/nginx/nginx.pid" nginx TERM
