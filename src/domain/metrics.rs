@@ -22,6 +22,23 @@ pub struct MetricValues {
     pub net_tx_bytes_per_s: Option<f64>,
 }
 
+impl MetricValues {
+    /// The fractional values (CPU %, loads, rates) to two decimals: samples are not more
+    /// precise than that, and JSON stays short. Byte counts are whole already.
+    pub fn rounded(self) -> MetricValues {
+        let round2 = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
+        MetricValues {
+            cpu_pct: round2(self.cpu_pct),
+            load1: round2(self.load1),
+            load5: round2(self.load5),
+            load15: round2(self.load15),
+            net_rx_bytes_per_s: round2(self.net_rx_bytes_per_s),
+            net_tx_bytes_per_s: round2(self.net_tx_bytes_per_s),
+            ..self
+        }
+    }
+}
+
 /// How finely samples are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {

@@ -1,7 +1,7 @@
 //! What services return: plain, serializable views with stable snake_case field names
 //! (documented in `docs/commands.md`; never renamed silently).
 
-use crate::domain::Resolution;
+use crate::domain::{MetricValues, Resolution};
 use crate::store::{AuditRow, KeyRow, MetricPointRow, ServerRow, SiteRow, TenantRow, UserRow};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -211,16 +211,9 @@ pub struct MetricPoint {
     pub resolution: &'static str,
     /// Raw samples behind the point.
     pub samples: i64,
-    pub cpu_pct: Option<f64>,
-    pub load1: Option<f64>,
-    pub load5: Option<f64>,
-    pub load15: Option<f64>,
-    pub mem_used_bytes: Option<i64>,
-    pub mem_total_bytes: Option<i64>,
-    pub disk_used_bytes: Option<i64>,
-    pub disk_total_bytes: Option<i64>,
-    pub net_rx_bytes_per_s: Option<f64>,
-    pub net_tx_bytes_per_s: Option<f64>,
+    /// The averages, rates and loads to two decimals.
+    #[serde(flatten)]
+    pub values: MetricValues,
 }
 
 impl MetricPoint {
@@ -229,16 +222,7 @@ impl MetricPoint {
             at: DateTime::from_timestamp_millis(r.at).unwrap_or_default(),
             resolution: resolution.as_str(),
             samples: r.samples,
-            cpu_pct: r.cpu_pct.map(round2),
-            load1: r.load1.map(round2),
-            load5: r.load5.map(round2),
-            load15: r.load15.map(round2),
-            mem_used_bytes: r.mem_used_bytes,
-            mem_total_bytes: r.mem_total_bytes,
-            disk_used_bytes: r.disk_used_bytes,
-            disk_total_bytes: r.disk_total_bytes,
-            net_rx_bytes_per_s: r.net_rx_bytes_per_s.map(round2),
-            net_tx_bytes_per_s: r.net_tx_bytes_per_s.map(round2),
+            values: r.values().rounded(),
         }
     }
 }

@@ -27,6 +27,24 @@ pub struct MetricPointRow {
     pub samples: i64,
 }
 
+impl MetricPointRow {
+    /// The point's values.
+    pub fn values(&self) -> MetricValues {
+        MetricValues {
+            cpu_pct: self.cpu_pct,
+            load1: self.load1,
+            load5: self.load5,
+            load15: self.load15,
+            mem_used_bytes: self.mem_used_bytes,
+            mem_total_bytes: self.mem_total_bytes,
+            disk_used_bytes: self.disk_used_bytes,
+            disk_total_bytes: self.disk_total_bytes,
+            net_rx_bytes_per_s: self.net_rx_bytes_per_s,
+            net_tx_bytes_per_s: self.net_tx_bytes_per_s,
+        }
+    }
+}
+
 /// The averages of a group of rows, as a literal for `concat!`. PostgreSQL's `REAL` is
 /// `float4` and its `AVG` of a `BIGINT` is `numeric`: both are cast so either backend returns
 /// `f64` and `i64`.
