@@ -143,6 +143,10 @@ async fn execute<I: CommandIo>(
             "`shell` starts the interactive shell, which needs a terminal: {} shell",
             invocation.prefix.replacen("ssh ", "ssh -t ", 1)
         ))),
+        Command::Tui => Err(Error::usage(format!(
+            "`tui` opens the dashboard, which needs a terminal: {}",
+            invocation.prefix.replacen("ssh ", "ssh -t ", 1)
+        ))),
     }
 }
 

@@ -96,9 +96,12 @@ pub enum Command {
     /// Background jobs: long work queued in the database and run by the daemon's workers.
     #[command(subcommand)]
     Job(JobCommand),
-    /// Start the interactive shell (needs a terminal: `ssh -t … shell`; a login without a
-    /// command starts it too).
+    /// Start the interactive shell (needs a terminal: `ssh -t … shell`; `!` in the dashboard
+    /// switches to it).
     Shell,
+    /// Open the dashboard (needs a terminal; a login without a command opens it, and `tui` in
+    /// the shell comes back to it).
+    Tui,
 }
 
 #[derive(Debug, Args)]

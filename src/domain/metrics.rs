@@ -1,11 +1,11 @@
 //! Server metrics as every layer sees them: one sample's values and the resolutions they are
 //! kept at (raw samples, 5-minute and hourly averages).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One sample of a server. A value the source could not read is `None` (a cloud provider may
 /// not report memory; a disk that cannot be read leaves the disk values out).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricValues {
     /// Busy CPU time over all CPUs since the previous sample, 0–100.
     pub cpu_pct: Option<f64>,

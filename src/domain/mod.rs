@@ -13,6 +13,7 @@ mod role;
 mod session_id;
 mod site_kind;
 mod source_nets;
+pub mod ui;
 
 pub use age::parse_age;
 pub use domain_name::DomainName;

@@ -10,12 +10,15 @@
 pub mod link;
 mod link_fd;
 pub mod shell;
+pub mod tui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// The environment variable naming the link's descriptor.
 pub const FD_VARIABLE: &str = "VIPANEL_SESSION_FD";
+/// The environment variable naming what to start with: `tui` (the default) or `shell`.
+pub const START_VARIABLE: &str = "VIPANEL_SESSION_START";
 
 /// Exit code when the process was started wrongly (no link, no terminal).
 const EXIT_USAGE: u8 = 2;
@@ -54,9 +57,32 @@ pub fn main() -> ExitCode {
         eprintln!("vipanel: cannot handle Ctrl-C: {err}");
         return ExitCode::from(shell::EXIT_FAILED);
     }
-    let colour = shell::palette::colour_wanted(
-        std::env::var("TERM").ok().as_deref(),
-        std::env::var("NO_COLOR").ok().as_deref(),
-    );
-    ExitCode::from(shell::run(&link, &welcome, shell::Options { colour }))
+    let term = std::env::var("TERM").ok();
+    let no_color = std::env::var("NO_COLOR").is_ok_and(|v| !v.is_empty());
+    let colour = shell::palette::colour_wanted(term.as_deref(), std::env::var("NO_COLOR").ok().as_deref());
+    let options = shell::Options { colour };
+    let drawable = term.as_deref().is_some_and(|t| !t.is_empty() && t != "dumb");
+    let mut dashboard_next = drawable && std::env::var(START_VARIABLE).as_deref() != Ok("shell");
+    let mut dashboard: Option<tui::Dashboard> = None;
+    loop {
+        if dashboard_next {
+            let dash = dashboard.get_or_insert_with(|| tui::Dashboard::new(&link, &welcome, no_color));
+            match dash.run() {
+                tui::Exit::Quit => return ExitCode::from(shell::EXIT_OK),
+                tui::Exit::Shell => dashboard_next = false,
+                tui::Exit::Closed => return ExitCode::from(shell::link_ended(&link)),
+                tui::Exit::Failed => return ExitCode::from(shell::EXIT_FAILED),
+            }
+        }
+        match shell::run(&link, &welcome, options) {
+            shell::Outcome::Exit(code) => return ExitCode::from(code),
+            shell::Outcome::Dashboard if drawable => dashboard_next = true,
+            shell::Outcome::Dashboard => {
+                shell::terminal::write_notice(
+                    "The dashboard needs a terminal that can draw (TERM is dumb or unset); \
+                     the shell goes on.",
+                );
+            }
+        }
+    }
 }

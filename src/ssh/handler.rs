@@ -242,9 +242,16 @@ impl Connection {
         let actor = identity.actor.clone();
         let enrollment = self.enrollment.clone();
         let running = self.shared.tracker.start();
-        let wants_shell = line
-            .as_deref()
-            .is_none_or(|l| l.split_whitespace().eq(["shell"]));
+        // No command: the dashboard; `shell` or `tui`: that one (then the other is a key away).
+        let interactive = line.as_deref().map_or(Some("tui"), |l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            match words.as_slice() {
+                ["shell"] => Some("shell"),
+                ["tui"] => Some("tui"),
+                _ => None,
+            }
+        });
+        let wants_shell = interactive.is_some();
         if state.pty && wants_shell {
             state.interactive = true;
             let mut env = vec![(
@@ -255,6 +262,10 @@ impl Connection {
                     .unwrap_or_else(|| DEFAULT_TERM.to_owned()),
             )];
             env.extend(state.env.iter().filter(|(k, _)| k != "TERM").cloned());
+            env.push((
+                "VIPANEL_SESSION_START".to_owned(),
+                interactive.unwrap_or("tui").to_owned(),
+            ));
             tracing::debug!(user = %actor.user, "interactive session");
             let start = shell::ShellStart {
                 services,

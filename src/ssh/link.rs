@@ -187,6 +187,11 @@ async fn read_loop(
         let request = match rpc::read_frame_async::<_, Request>(input).await {
             Ok(request) => request,
             Err(FrameError::Closed) => return LinkEnd::Closed,
+            // The session exited with replies it had not read yet (a dashboard quitting while
+            // an event was on its way): an end, not a protocol error.
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return LinkEnd::Closed;
+            }
             Err(err) => return refuse(err.to_string()).await,
         };
         let id = request_id(&request);

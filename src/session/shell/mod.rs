@@ -55,34 +55,51 @@ pub struct Options {
     pub colour: bool,
 }
 
-/// Runs the shell until `exit`, Ctrl-D or the end of the link; returns the exit code.
-pub fn run(link: &Link, welcome: &Welcome, options: Options) -> u8 {
+/// How the shell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `exit`, Ctrl-D or the end of the link: the session ends with this code.
+    Exit(u8),
+    /// `tui`: back to the dashboard.
+    Dashboard,
+}
+
+/// Runs the shell until `exit`, Ctrl-D, `tui` or the end of the link.
+pub fn run(link: &Link, welcome: &Welcome, options: Options) -> Outcome {
+    Outcome::Exit(match run_editor(link, welcome, options) {
+        Ok(Flow::Dashboard) => return Outcome::Dashboard,
+        Ok(_) => EXIT_OK,
+        Err(code) => code,
+    })
+}
+
+fn run_editor(link: &Link, welcome: &Welcome, options: Options) -> Result<Flow, u8> {
     let palette = Palette::new(options.colour);
     let commands = CommandCount::default();
     let mut editor = match editor(link, palette, commands.clone()) {
         Ok(editor) => editor,
         Err(err) => {
             terminal::write_output("", &format!("vipanel: cannot start the shell: {err}\n"));
-            return EXIT_FAILED;
+            return Err(EXIT_FAILED);
         }
     };
     let prompt = ShellPrompt::new(&welcome.user, &welcome.tenant, palette);
     loop {
         let line = match editor.read_line(&prompt) {
             Ok(Signal::Success(line)) => line,
-            Ok(Signal::CtrlD) => return EXIT_OK,
-            Ok(Signal::ExternalBreak(_)) => return link_ended(link),
+            Ok(Signal::CtrlD) => return Ok(Flow::Exit),
+            Ok(Signal::ExternalBreak(_)) => return Err(link_ended(link)),
             Ok(_) => continue,
             Err(err) => {
                 terminal::write_output("", &format!("vipanel: terminal error: {err}\n"));
-                return EXIT_FAILED;
+                return Err(EXIT_FAILED);
             }
         };
         commands.bump();
         match run_line(link, &line) {
             Ok(Flow::Continue) => {}
-            Ok(Flow::Exit) => return EXIT_OK,
-            Err(_) => return link_ended(link),
+            Ok(flow) => return Ok(flow),
+            Err(_) => return Err(link_ended(link)),
         }
     }
 }
@@ -90,6 +107,7 @@ pub fn run(link: &Link, welcome: &Welcome, options: Options) -> u8 {
 enum Flow {
     Continue,
     Exit,
+    Dashboard,
 }
 
 fn run_line(link: &Link, line: &str) -> Result<Flow, LinkError> {
@@ -103,6 +121,7 @@ fn run_line(link: &Link, line: &str) -> Result<Flow, LinkError> {
     match argv.first().map(String::as_str) {
         None => {}
         Some("exit") => return Ok(Flow::Exit),
+        Some("tui") if argv.len() == 1 => return Ok(Flow::Dashboard),
         Some("clear") => terminal::clear_screen(),
         Some("help") if argv.len() == 1 => {
             run::run(link, argv)?;
@@ -116,7 +135,7 @@ fn run_line(link: &Link, line: &str) -> Result<Flow, LinkError> {
 }
 
 /// Shows what the panel said last and ends the session.
-fn link_ended(link: &Link) -> u8 {
+pub fn link_ended(link: &Link) -> u8 {
     for notice in link.take_held_notices() {
         terminal::write_notice(&notice);
     }

@@ -1,0 +1,955 @@
+//! The dashboard's state and what keys, data and events do to it. Nothing here touches the
+//! terminal or the link: a key or an answer goes in, [`Effect`]s come out (fetch this, run that
+//! command, switch to the shell), and [`App::dirty`] says whether the screen must be drawn
+//! again. So the whole dashboard runs in tests on fixed data.
+
+use super::data::{
+    AUDIT_ROWS, AuditRow, Dashboard, Job, MetricPoint, Query, Server, Site, SshKey, User, clean,
+};
+use super::form::{self, Confirm, Edit, Form, FormResult, LineInput};
+use super::keys::Bindings;
+use super::rows;
+use super::table::{Filter, TableNav};
+use super::theme::Styles;
+use crate::domain::ui::{Action, Bandwidth, StyleName, UiSettings};
+use crossterm::event::KeyEvent;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// The screens, in the order of their number keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Screen {
+    Overview,
+    Servers,
+    Sites,
+    Jobs,
+    Logs,
+    Users,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 6] = [
+        Screen::Overview,
+        Screen::Servers,
+        Screen::Sites,
+        Screen::Jobs,
+        Screen::Logs,
+        Screen::Users,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Overview => "Overview",
+            Screen::Servers => "Servers",
+            Screen::Sites => "Sites",
+            Screen::Jobs => "Jobs",
+            Screen::Logs => "Logs",
+            Screen::Users => "Users",
+        }
+    }
+
+    fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// The screen a `:` word names: its title, or an alias as in k9s.
+    pub fn named(word: &str) -> Option<Screen> {
+        Some(match word {
+            "overview" | "o" | "home" | "dash" | "dashboard" => Screen::Overview,
+            "servers" | "server" | "srv" => Screen::Servers,
+            "sites" | "site" | "vhosts" => Screen::Sites,
+            "jobs" | "job" | "j" => Screen::Jobs,
+            "logs" | "log" | "audit" => Screen::Logs,
+            "users" | "user" | "keys" | "key" | "usr" => Screen::Users,
+            _ => return None,
+        })
+    }
+
+    /// What the screen shows, to fetch on a refresh.
+    fn queries(self, app: &App) -> Vec<Query> {
+        match self {
+            Screen::Overview => vec![Query::Dashboard, Query::Servers, Query::Jobs],
+            Screen::Servers => {
+                let mut q = vec![Query::Servers];
+                if app.detail.contains(&Screen::Servers)
+                    && let Some(name) = app.selected_id(Screen::Servers)
+                {
+                    q.push(Query::Metrics(name));
+                }
+                q
+            }
+            Screen::Sites => vec![Query::Sites],
+            Screen::Jobs => vec![Query::Jobs],
+            Screen::Logs => match &app.log_site {
+                Some(domain) => vec![Query::SiteLog(domain.clone())],
+                None => vec![],
+            },
+            Screen::Users if app.manages_users() => vec![Query::Users, Query::Keys],
+            Screen::Users => vec![],
+        }
+    }
+}
+
+/// What the dashboard asks its runner to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Run a query (`-o json`) and hand its answer to [`App::loaded`].
+    Fetch(Query),
+    /// Run a command of the tree (a change); its end goes to [`App::ran`].
+    Run { argv: Vec<String>, label: String },
+    /// Switch to the shell (the state stays for the way back).
+    Shell,
+    Quit,
+}
+
+/// Who is logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub tenant: String,
+    pub role: String,
+}
+
+/// The user's preferences as the screens use them.
+#[derive(Debug, Clone)]
+pub struct Prefs {
+    pub styles: Styles,
+    pub bindings: Bindings,
+    pub refresh: Duration,
+    pub low: bool,
+    pub theme: String,
+    pub keymap: String,
+}
+
+/// The shortest periodic refresh in low-bandwidth mode.
+pub const LOW_BANDWIDTH_REFRESH: Duration = Duration::from_secs(30);
+/// How often running jobs are looked at while they show (normal mode).
+const LIVE_JOBS_REFRESH: Duration = Duration::from_secs(1);
+/// How long after a change event the affected data is fetched (changes come in bursts).
+const CHANGE_DEBOUNCE: Duration = Duration::from_millis(100);
+/// How often the spinner of running commands turns.
+const SPINNER_STEP: Duration = Duration::from_millis(250);
+/// The smallest terminal the dashboard draws in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
+impl Prefs {
+    /// From `ui show`; `no_color`: the client sent `NO_COLOR`.
+    pub fn new(settings: &UiSettings, no_color: bool) -> Prefs {
+        let low = settings.bandwidth == Bandwidth::Low;
+        let refresh = Duration::from_secs(u64::from(settings.refresh_secs).max(1));
+        Prefs {
+            styles: Styles::new(&settings.styles, !(low || no_color)),
+            bindings: Bindings::new(&settings.bindings),
+            refresh: if low {
+                refresh.max(LOW_BANDWIDTH_REFRESH)
+            } else {
+                refresh
+            },
+            low,
+            theme: settings.theme.clone(),
+            keymap: settings.keymap.clone(),
+        }
+    }
+}
+
+/// Something over the screen that takes the keys first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help,
+    Confirm(Confirm),
+    Form(Form),
+    Filter(LineInput),
+    Command(LineInput),
+}
+
+/// A line for the user in the bottom bar, until the next key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub style: StyleName,
+}
+
+/// Everything fetched, as the commands answered it.
+#[derive(Debug, Clone, Default)]
+pub struct Data {
+    pub dashboard: Option<Dashboard>,
+    pub servers: Vec<Server>,
+    pub sites: Vec<Site>,
+    pub jobs: Vec<Job>,
+    pub audit: Vec<AuditRow>,
+    pub users: Vec<User>,
+    pub keys: Vec<SshKey>,
+    pub metrics: BTreeMap<String, Vec<MetricPoint>>,
+    pub site_log: Vec<String>,
+    /// Queries answered at least once.
+    pub loaded: BTreeSet<Query>,
+    /// The last error of a query, shown where its data would be.
+    pub errors: BTreeMap<Query, String>,
+}
+
+/// The dashboard.
+pub struct App {
+    pub me: Identity,
+    pub prefs: Prefs,
+    no_color: bool,
+    pub screen: Screen,
+    history: Vec<Screen>,
+    pub data: Data,
+    pub navs: BTreeMap<Screen, TableNav>,
+    /// Screens showing the selected row's detail.
+    pub detail: BTreeSet<Screen>,
+    pub overlay: Option<Overlay>,
+    pub status: Option<Status>,
+    /// Labels of the commands running now.
+    pub running: Vec<String>,
+    /// The data may be old: the link is slow (set by the runner).
+    pub stale: bool,
+    /// The site whose access log the Logs screen shows (else the audit trail).
+    pub log_site: Option<String>,
+    pub size: (u16, u16),
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+    pub spinner: usize,
+    /// Audit rows arrive as events (no periodic fetch needed).
+    pub live_audit: bool,
+    next_refresh: Option<Instant>,
+    next_spin: Option<Instant>,
+    wanted: BTreeMap<Query, Instant>,
+}
+
+impl App {
+    pub fn new(me: Identity, settings: &UiSettings, no_color: bool, size: (u16, u16)) -> App {
+        App {
+            me,
+            prefs: Prefs::new(settings, no_color),
+            no_color,
+            screen: Screen::Overview,
+            history: Vec::new(),
+            data: Data::default(),
+            navs: Screen::ALL
+                .iter()
+                .map(|s| (*s, TableNav::default()))
+                .collect(),
+            detail: BTreeSet::new(),
+            overlay: None,
+            status: None,
+            running: Vec::new(),
+            stale: false,
+            log_site: None,
+            size,
+            dirty: true,
+            spinner: 0,
+            live_audit: false,
+            next_refresh: None,
+            next_spin: None,
+            wanted: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the terminal is large enough to draw in.
+    pub fn fits(&self) -> bool {
+        self.size.0 >= MIN_WIDTH && self.size.1 >= MIN_HEIGHT
+    }
+
+    /// Tables show their short form: in low-bandwidth mode, and beside a detail view.
+    pub fn compact(&self, screen: Screen) -> bool {
+        self.prefs.low || (self.detail.contains(&screen) && self.size.0 >= 100)
+    }
+
+    /// Owners and admins see users and keys.
+    pub fn manages_users(&self) -> bool {
+        matches!(self.me.role.as_str(), "owner" | "admin")
+    }
+
+    /// Viewers change nothing.
+    pub fn may_change(&self) -> bool {
+        self.me.role != "viewer"
+    }
+
+    /// Whether `action` can be done on the current screen by this user (else it is greyed).
+    pub fn allowed(&self, action: Action) -> bool {
+        let change = matches!(
+            action,
+            Action::Create
+                | Action::Delete
+                | Action::Enable
+                | Action::Disable
+                | Action::Reboot
+                | Action::Resize
+                | Action::Power
+                | Action::Retry
+        );
+        if !change {
+            return true;
+        }
+        if !self.may_change() {
+            return false;
+        }
+        self.screen != Screen::Users || self.manages_users()
+    }
+
+    /// The actions of the current screen beyond moving around (for the bottom bar and help).
+    pub fn screen_actions(&self) -> &'static [Action] {
+        match self.screen {
+            Screen::Overview => &[],
+            Screen::Servers => &[
+                Action::Open,
+                Action::Create,
+                Action::Delete,
+                Action::Reboot,
+                Action::Resize,
+                Action::Power,
+            ],
+            Screen::Sites => &[
+                Action::Open,
+                Action::Create,
+                Action::Delete,
+                Action::Enable,
+                Action::Disable,
+                Action::Logs,
+            ],
+            Screen::Jobs => &[Action::Open, Action::Delete, Action::Retry],
+            Screen::Logs => &[],
+            Screen::Users => &[
+                Action::Create,
+                Action::Delete,
+                Action::Enable,
+                Action::Disable,
+            ],
+        }
+    }
+
+    /// The effects to start with: the preferences, then the first screen's data.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut effects = vec![Effect::Fetch(Query::Ui), Effect::Fetch(Query::Audit)];
+        effects.extend(self.refresh_screen());
+        effects
+    }
+
+    // ----- keys -----
+
+    /// A key from the terminal.
+    pub fn key(&mut self, key: &KeyEvent) -> Vec<Effect> {
+        self.dirty = true;
+        if self.status.is_some() && self.overlay.is_none() {
+            self.status = None;
+        }
+        if let Some(overlay) = self.overlay.take() {
+            return self.overlay_key(overlay, key);
+        }
+        let Some(action) = self.prefs.bindings.action(key) else {
+            return Vec::new();
+        };
+        if !self.fits() && !matches!(action, Action::Quit | Action::Shell) {
+            return Vec::new();
+        }
+        self.action(action)
+    }
+
+    fn overlay_key(&mut self, overlay: Overlay, key: &KeyEvent) -> Vec<Effect> {
+        match overlay {
+            Overlay::Help => Vec::new(),
+            Overlay::Confirm(confirm) => {
+                use crossterm::event::KeyCode;
+                match key.code {
+                    KeyCode::Char('y' | 'Y') => {
+                        let label = confirm.title.clone();
+                        self.run(confirm.argv, label)
+                    }
+                    KeyCode::Char('n' | 'N') | KeyCode::Esc => Vec::new(),
+                    _ => {
+                        self.overlay = Some(Overlay::Confirm(confirm));
+                        Vec::new()
+                    }
+                }
+            }
+            Overlay::Form(mut form) => match form.key(key) {
+                FormResult::Editing => {
+                    self.overlay = Some(Overlay::Form(form));
+                    Vec::new()
+                }
+                FormResult::Cancel => Vec::new(),
+                FormResult::Submit(argv) => {
+                    let label = argv.join(" ");
+                    self.run(argv, label)
+                }
+            },
+            Overlay::Filter(mut input) => {
+                let edit = input.key(key);
+                match edit {
+                    Edit::Cancel => {
+                        self.nav().filter = Filter::None;
+                    }
+                    Edit::Submit | Edit::Changed | Edit::Unchanged => {
+                        match Filter::parse(&input.text) {
+                            Ok(filter) => self.nav().filter = filter,
+                            Err(e) if edit == Edit::Submit => {
+                                self.say(e, StyleName::Error);
+                                self.overlay = Some(Overlay::Filter(input));
+                                return Vec::new();
+                            }
+                            Err(_) => {}
+                        }
+                        if edit != Edit::Submit {
+                            self.overlay = Some(Overlay::Filter(input));
+                        }
+                    }
+                }
+                Vec::new()
+            }
+            Overlay::Command(mut input) => match input.key(key) {
+                Edit::Submit => self.command(&input.text),
+                Edit::Cancel => Vec::new(),
+                _ => {
+                    self.overlay = Some(Overlay::Command(input));
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    fn action(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Quit => vec![Effect::Quit],
+            Action::Shell => vec![Effect::Shell],
+            Action::Help => {
+                self.overlay = Some(Overlay::Help);
+                Vec::new()
+            }
+            Action::Command => {
+                self.overlay = Some(Overlay::Command(LineInput::default()));
+                Vec::new()
+            }
+            Action::Filter => {
+                if self.table_screen() {
+                    let text = self.nav().filter.text().to_owned();
+                    self.overlay = Some(Overlay::Filter(LineInput::with(&text)));
+                }
+                Vec::new()
+            }
+            Action::Back => self.back(),
+            Action::Refresh => self.refresh_screen(),
+            Action::Up => self.step(-1),
+            Action::Down => self.step(1),
+            Action::PageUp => self.step(-(self.page() as isize)),
+            Action::PageDown => self.step(self.page() as isize),
+            Action::Top => self.step(isize::MIN / 2),
+            Action::Bottom => self.step(isize::MAX / 2),
+            Action::NextScreen => self.go(Screen::ALL[(self.screen.index() + 1) % 6]),
+            Action::PrevScreen => self.go(Screen::ALL[(self.screen.index() + 5) % 6]),
+            Action::ScreenOverview => self.go(Screen::Overview),
+            Action::ScreenServers => self.go(Screen::Servers),
+            Action::ScreenSites => self.go(Screen::Sites),
+            Action::ScreenJobs => self.go(Screen::Jobs),
+            Action::ScreenLogs => self.go(Screen::Logs),
+            Action::ScreenUsers => self.go(Screen::Users),
+            Action::SortNext => {
+                let columns = rows::columns(self.screen, self.compact(self.screen), self.log_site.as_deref()).len();
+                self.nav().sort_next(columns);
+                Vec::new()
+            }
+            Action::SortReverse => {
+                let nav = self.nav();
+                nav.reverse = !nav.reverse;
+                Vec::new()
+            }
+            Action::Open => self.open(),
+            _ => self.change(action),
+        }
+    }
+
+    /// A change on the selected row: a form, a confirmation, or the command at once.
+    fn change(&mut self, action: Action) -> Vec<Effect> {
+        if !self.screen_actions().contains(&action) {
+            return Vec::new();
+        }
+        if !self.allowed(action) {
+            let why = if self.may_change() {
+                "only owners and admins manage users"
+            } else {
+                "a viewer can look but not change anything"
+            };
+            self.say(why.to_owned(), StyleName::Warning);
+            return Vec::new();
+        }
+        if action == Action::Create {
+            self.overlay = Some(Overlay::Form(match self.screen {
+                Screen::Servers => form::server_create(),
+                Screen::Users => form::user_create(),
+                _ => form::site_create(),
+            }));
+            return Vec::new();
+        }
+        let Some(id) = self.selected_id(self.screen) else {
+            self.say("nothing selected".to_owned(), StyleName::Warning);
+            return Vec::new();
+        };
+        let w = |words: &[&str]| words.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ask = |title: String, question: String, argv: Vec<String>| {
+            Some(Overlay::Confirm(Confirm {
+                title,
+                question,
+                argv,
+            }))
+        };
+        match (self.screen, action) {
+            (Screen::Sites, Action::Delete) => {
+                self.overlay = ask(
+                    format!("Delete {id}"),
+                    format!(
+                        "Delete the site {id}? Its nginx and PHP-FPM configuration is removed; \
+                         its files are moved aside, not erased."
+                    ),
+                    w(&["site", "delete", &id, "--yes"]),
+                );
+            }
+            (Screen::Sites, Action::Enable) => {
+                return self.run(w(&["site", "enable", &id]), format!("enable {id}"));
+            }
+            (Screen::Sites, Action::Disable) => {
+                return self.run(w(&["site", "disable", &id]), format!("disable {id}"));
+            }
+            (Screen::Sites, Action::Logs) => {
+                self.log_site = Some(id);
+                self.data.site_log.clear();
+                return self.go(Screen::Logs);
+            }
+            (Screen::Servers, Action::Delete) => {
+                self.overlay = ask(
+                    format!("Delete {id}"),
+                    format!("Delete the server {id} and everything on its disk?"),
+                    w(&["server", "delete", &id, "--yes", "--no-wait"]),
+                );
+            }
+            (Screen::Servers, Action::Reboot) => {
+                self.overlay = ask(
+                    format!("Reboot {id}"),
+                    format!("Reboot the server {id}?"),
+                    w(&["server", "reboot", &id, "--no-wait"]),
+                );
+            }
+            (Screen::Servers, Action::Resize) => {
+                self.overlay = Some(Overlay::Form(form::server_resize(&id)));
+            }
+            (Screen::Servers, Action::Power) => {
+                let off = self
+                    .data
+                    .servers
+                    .iter()
+                    .any(|s| s.name == id && s.status == "off");
+                let state = if off { "on" } else { "off" };
+                self.overlay = ask(
+                    format!("Power {id} {state}"),
+                    if off {
+                        format!("Power the server {id} on?")
+                    } else {
+                        format!("Power the server {id} off? This is a hard stop, not a shutdown.")
+                    },
+                    w(&["server", "power", &id, state, "--no-wait"]),
+                );
+            }
+            (Screen::Jobs, Action::Delete) => {
+                self.overlay = ask(
+                    format!("Cancel job {id}"),
+                    format!("Cancel job {id}?"),
+                    w(&["job", "cancel", &id, "--yes"]),
+                );
+            }
+            (Screen::Jobs, Action::Retry) => {
+                return self.run(w(&["job", "retry", &id]), format!("retry job {id}"));
+            }
+            (Screen::Users, Action::Delete) => {
+                self.overlay = ask(
+                    format!("Delete {id}"),
+                    format!("Delete the user {id} and their keys?"),
+                    w(&["user", "delete", &id, "--yes"]),
+                );
+            }
+            (Screen::Users, Action::Enable) => {
+                return self.run(w(&["user", "unlock", &id]), format!("unlock {id}"));
+            }
+            (Screen::Users, Action::Disable) => {
+                self.overlay = ask(
+                    format!("Lock {id}"),
+                    format!("Lock the user {id}? Their sessions end at once."),
+                    w(&["user", "lock", &id]),
+                );
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn run(&mut self, argv: Vec<String>, label: String) -> Vec<Effect> {
+        self.running.push(label.clone());
+        let mut argv = argv;
+        argv.extend(["-o".to_owned(), "json".to_owned()]);
+        vec![Effect::Run { argv, label }]
+    }
+
+    /// A `:` command line: a screen by name or alias, or one of a few verbs.
+    fn command(&mut self, line: &str) -> Vec<Effect> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(first) = words.first() else {
+            return Vec::new();
+        };
+        let first = first.trim_start_matches(':');
+        match (first, words.get(1)) {
+            ("q" | "quit" | "exit", _) => vec![Effect::Quit],
+            ("shell" | "sh", _) => vec![Effect::Shell],
+            ("help" | "h" | "?", _) => {
+                self.overlay = Some(Overlay::Help);
+                Vec::new()
+            }
+            ("refresh" | "r", _) => self.refresh_screen(),
+            ("logs" | "log", Some(domain)) => {
+                self.log_site = Some(clean(domain));
+                self.data.site_log.clear();
+                self.go(Screen::Logs)
+            }
+            ("theme" | "keymap" | "bandwidth" | "refresh-secs", Some(value)) => {
+                let noun = if first == "refresh-secs" {
+                    "refresh"
+                } else {
+                    first
+                };
+                let argv = vec!["ui".to_owned(), noun.to_owned(), (*value).to_owned()];
+                self.run(argv, format!("ui {noun} {value}"))
+            }
+            (word, _) => match Screen::named(word) {
+                Some(screen) => {
+                    if screen == Screen::Logs {
+                        self.log_site = None;
+                    }
+                    self.go(screen)
+                }
+                None => {
+                    self.say(
+                        format!(
+                            "unknown command :{}; try :sites :servers :jobs :logs :users :overview \
+                             :shell :quit (? shows the keys)",
+                            clean(word)
+                        ),
+                        StyleName::Error,
+                    );
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    fn back(&mut self) -> Vec<Effect> {
+        if self.detail.remove(&self.screen) {
+            return Vec::new();
+        }
+        if self.table_screen() && self.nav().filter.is_active() {
+            self.nav().filter = Filter::None;
+            return Vec::new();
+        }
+        if self.screen == Screen::Logs && self.log_site.take().is_some() {
+            return Vec::new();
+        }
+        match self.history.pop() {
+            Some(previous) => {
+                self.screen = previous;
+                self.refresh_screen()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn open(&mut self) -> Vec<Effect> {
+        if !matches!(self.screen, Screen::Servers | Screen::Sites | Screen::Jobs) {
+            return Vec::new();
+        }
+        if !self.detail.insert(self.screen) {
+            self.detail.remove(&self.screen);
+            return Vec::new();
+        }
+        self.refresh_screen()
+    }
+
+    fn go(&mut self, screen: Screen) -> Vec<Effect> {
+        if screen != self.screen {
+            self.history.push(self.screen);
+            if self.history.len() > 32 {
+                self.history.remove(0);
+            }
+            self.screen = screen;
+        }
+        self.refresh_screen()
+    }
+
+    fn step(&mut self, delta: isize) -> Vec<Effect> {
+        if !self.table_screen() {
+            return Vec::new();
+        }
+        let screen = self.screen;
+        let len = self.visible_rows(screen).len();
+        self.nav().step(delta, len);
+        self.visible_rows(screen);
+        if screen == Screen::Servers && self.detail.contains(&Screen::Servers) {
+            return self.refresh_screen();
+        }
+        Vec::new()
+    }
+
+    /// Rows a page moves.
+    fn page(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(8)).max(1)
+    }
+
+    fn table_screen(&self) -> bool {
+        self.screen != Screen::Overview
+            && !(self.screen == Screen::Users && !self.manages_users())
+    }
+
+    pub fn nav(&mut self) -> &mut TableNav {
+        self.navs.entry(self.screen).or_default()
+    }
+
+    /// The rows of a screen's table as shown (filtered, sorted), the selection fixed up.
+    pub fn visible_rows(&mut self, screen: Screen) -> Vec<super::table::Row> {
+        let columns = rows::columns(screen, self.compact(screen), self.log_site.as_deref());
+        let all = rows::rows(screen, &self.data, self.log_site.as_deref(), self.compact(screen));
+        self.navs.entry(screen).or_default().visible(columns, &all)
+    }
+
+    /// The id of the selected row of a screen.
+    pub fn selected_id(&self, screen: Screen) -> Option<String> {
+        let mut nav = self.navs.get(&screen).cloned().unwrap_or_default();
+        let columns = rows::columns(screen, self.compact(screen), self.log_site.as_deref());
+        let all = rows::rows(screen, &self.data, self.log_site.as_deref(), self.compact(screen));
+        let shown = nav.visible(columns, &all);
+        shown.get(nav.index).map(|r| r.id.clone())
+    }
+
+    fn say(&mut self, text: String, style: StyleName) {
+        self.status = Some(Status { text, style });
+        self.dirty = true;
+    }
+
+    // ----- data -----
+
+    /// Fetches what the current screen shows, and sets the next periodic refresh.
+    pub fn refresh_screen(&mut self) -> Vec<Effect> {
+        let mut queries = self.screen.queries(self);
+        if self.screen == Screen::Overview || (self.screen == Screen::Logs && self.log_site.is_none())
+        {
+            if !self.live_audit || !self.data.loaded.contains(&Query::Audit) {
+                queries.push(Query::Audit);
+            }
+        }
+        self.next_refresh = None;
+        queries.into_iter().map(Effect::Fetch).collect()
+    }
+
+    /// A query's answer: its stdout (`Ok`) or what went wrong (`Err`).
+    pub fn loaded(&mut self, query: Query, answer: Result<String, String>) {
+        let text = match answer {
+            Ok(text) => text,
+            Err(message) => {
+                let message = clean(message.lines().next().unwrap_or("failed"));
+                if self.data.errors.get(&query) != Some(&message) {
+                    self.data.errors.insert(query, message);
+                    self.dirty = true;
+                }
+                return;
+            }
+        };
+        if self.data.errors.remove(&query).is_some() {
+            self.dirty = true;
+        }
+        self.data.loaded.insert(query.clone());
+        let changed = match self.take(&query, &text) {
+            Ok(changed) => changed,
+            Err(e) => {
+                self.data
+                    .errors
+                    .insert(query, format!("unexpected answer from the panel: {e}"));
+                true
+            }
+        };
+        if changed {
+            self.dirty = true;
+        }
+    }
+
+    /// Stores a query's answer; whether it differs from what was there.
+    fn take(&mut self, query: &Query, text: &str) -> serde_json::Result<bool> {
+        let d = &mut self.data;
+        Ok(match query {
+            Query::Ui => {
+                let settings: UiSettings = serde_json::from_str(text)?;
+                self.apply_settings(&settings);
+                true
+            }
+            Query::Dashboard => set(&mut d.dashboard, Some(serde_json::from_str(text)?)),
+            Query::Servers => set(&mut d.servers, serde_json::from_str(text)?),
+            Query::Sites => set(&mut d.sites, serde_json::from_str(text)?),
+            Query::Jobs => set(&mut d.jobs, serde_json::from_str(text)?),
+            Query::Audit => set(&mut d.audit, serde_json::from_str(text)?),
+            Query::Users => set(&mut d.users, serde_json::from_str(text)?),
+            Query::Keys => set(&mut d.keys, serde_json::from_str(text)?),
+            Query::Metrics(name) => {
+                let points: Vec<MetricPoint> = serde_json::from_str(text)?;
+                let old = d.metrics.insert(name.clone(), points.clone());
+                old.as_ref() != Some(&points)
+            }
+            Query::SiteLog(_) => {
+                let lines: Vec<String> = serde_json::from_str(text)?;
+                set(&mut d.site_log, lines.iter().map(|l| clean(l)).collect())
+            }
+        })
+    }
+
+    /// Uses new preferences (from `ui show`).
+    pub fn apply_settings(&mut self, settings: &UiSettings) {
+        self.prefs = Prefs::new(settings, self.no_color);
+        self.next_refresh = None;
+        self.dirty = true;
+    }
+
+    /// A command started with [`Effect::Run`] ended.
+    pub fn ran(&mut self, label: &str, exit: u8, stderr: &str) -> Vec<Effect> {
+        if let Some(i) = self.running.iter().position(|l| l == label) {
+            self.running.remove(i);
+        }
+        if exit == 0 {
+            self.say(format!("done: {}", clean(label)), StyleName::Ok);
+        } else {
+            let why = stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("failed");
+            self.say(
+                format!("{}: {} (exit {exit})", clean(label), clean(why)),
+                StyleName::Error,
+            );
+        }
+        let mut effects = self.refresh_screen();
+        if label.starts_with("ui ") {
+            effects.push(Effect::Fetch(Query::Ui));
+        }
+        effects
+    }
+
+    /// An object changed (an event of the `changes` topic): what shows it is fetched soon.
+    pub fn changed(&mut self, kind: &str, now: Instant) {
+        let queries: &[Query] = match kind {
+            "site" => &[Query::Sites, Query::Dashboard, Query::Servers],
+            "server" => &[Query::Servers, Query::Dashboard, Query::Jobs],
+            "user" | "key" | "tenant" | "totp" => &[Query::Users, Query::Keys, Query::Dashboard],
+            "job" | "host" => &[Query::Jobs],
+            "ui" => &[Query::Ui],
+            _ => &[Query::Dashboard],
+        };
+        for q in queries {
+            self.wanted.entry(q.clone()).or_insert(now + CHANGE_DEBOUNCE);
+        }
+        // A change starts jobs: look at them soon too.
+        self.wanted.entry(Query::Jobs).or_insert(now + CHANGE_DEBOUNCE);
+    }
+
+    /// A new row of the audit trail (an event of the `audit` topic).
+    pub fn audited(&mut self, row: AuditRow) {
+        if self.data.audit.iter().any(|r| r.seq == row.seq) {
+            return;
+        }
+        self.data.audit.insert(0, row);
+        self.data.audit.truncate(AUDIT_ROWS);
+        if matches!(self.screen, Screen::Overview | Screen::Logs) {
+            self.dirty = true;
+        }
+    }
+
+    /// Timers: periodic refresh, debounced fetches after changes, the spinner.
+    pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let visible: Vec<Query> = self.screen.queries(self);
+        let due: Vec<Query> = self
+            .wanted
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(q, _)| q.clone())
+            .collect();
+        for q in due {
+            self.wanted.remove(&q);
+            // Only what the screen shows (or the preferences); the rest when it is shown.
+            if visible.contains(&q) || q == Query::Ui || q == Query::Dashboard {
+                effects.push(Effect::Fetch(q.clone()));
+            } else {
+                self.data.loaded.remove(&q);
+            }
+        }
+        let period = if !self.prefs.low
+            && matches!(self.screen, Screen::Overview | Screen::Jobs)
+            && self.data.jobs.iter().any(Job::is_live)
+        {
+            LIVE_JOBS_REFRESH.min(self.prefs.refresh)
+        } else {
+            self.prefs.refresh
+        };
+        match self.next_refresh {
+            None => self.next_refresh = Some(now + period),
+            Some(at) if at <= now => {
+                for e in self.refresh_screen() {
+                    if !effects.contains(&e) {
+                        effects.push(e);
+                    }
+                }
+                self.next_refresh = Some(now + period);
+            }
+            Some(_) => {}
+        }
+        if !self.prefs.low && !self.running.is_empty() {
+            match self.next_spin {
+                Some(at) if at > now => {}
+                _ => {
+                    self.spinner = self.spinner.wrapping_add(1);
+                    self.next_spin = Some(now + SPINNER_STEP);
+                    self.dirty = true;
+                }
+            }
+        }
+        effects
+    }
+
+    /// When [`App::tick`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut at = self.next_refresh;
+        for t in self.wanted.values() {
+            at = Some(at.map_or(*t, |a| a.min(*t)));
+        }
+        if !self.prefs.low && !self.running.is_empty() {
+            let spin = self.next_spin.unwrap_or_else(Instant::now);
+            at = Some(at.map_or(spin, |a| a.min(spin)));
+        }
+        at
+    }
+
+    /// The terminal's new size.
+    pub fn resized(&mut self, cols: u16, rows: u16) {
+        self.size = (cols, rows);
+        self.dirty = true;
+    }
+
+    /// The runner's view of the link: stale or not.
+    pub fn set_stale(&mut self, stale: bool) {
+        if self.stale != stale {
+            self.stale = stale;
+            self.dirty = true;
+        }
+    }
+}
+
+/// Replaces `slot` with `new`; whether it changed.
+fn set<T: PartialEq>(slot: &mut T, new: T) -> bool {
+    if *slot == new {
+        return false;
+    }
+    *slot = new;
+    true
+}
