@@ -374,6 +374,42 @@ mod tests {
     }
 
     #[test]
+    fn settings_round_trip_through_json_and_docs_examples_resolve() {
+        let theme = Theme::shipped("dark").unwrap();
+        let keymap = Keymap::shipped("vim").unwrap();
+        let settings = UiSettings {
+            theme: theme.name.clone(),
+            keymap: keymap.name.clone(),
+            refresh_secs: DEFAULT_REFRESH_SECS,
+            bandwidth: Bandwidth::Low,
+            themes: available_names(UiKind::Theme, &BTreeMap::new()),
+            keymaps: available_names(UiKind::Keymap, &BTreeMap::new()),
+            styles: theme.styles,
+            bindings: keymap.bindings,
+            warnings: Vec::new(),
+        };
+        let json = serde_json::to_value(&settings).unwrap();
+        assert_eq!(
+            json["styles"]["selected"],
+            serde_json::json!({"fg": "black", "bg": "cyan", "modifiers": ["bold"]})
+        );
+        assert_eq!(json["bindings"]["top"], serde_json::json!(["g", "home"]));
+        assert_eq!(json["bandwidth"], "low");
+        let back: UiSettings = serde_json::from_value(json).unwrap();
+        assert_eq!(back, settings);
+        // The examples of docs/tui.md.
+        let loud = "description = \"dark, louder\"\nparent = \"dark\"\n\n[styles]\n\
+            error = { fg = \"light_red\", modifiers = [\"bold\", \"reversed\"] }\n\
+            selected = { fg = \"black\", bg = \"yellow\", modifiers = [\"bold\"] }\n";
+        let own = BTreeMap::from([("loud".to_owned(), loud.to_owned())]);
+        assert!(Theme::resolve("loud", &own).is_ok());
+        let mine = "description = \"vim, x quits\"\nparent = \"vim\"\n\n[bindings]\n\
+            quit = [\"q\", \"x\", \"ctrl-c\"]\ndisable = [\"X\"]\n";
+        let own = BTreeMap::from([("mine".to_owned(), mine.to_owned())]);
+        assert!(Keymap::resolve("mine", &own).is_ok());
+    }
+
+    #[test]
     fn refresh_and_bandwidth_parse() {
         assert_eq!(parse_refresh_secs("5").unwrap(), 5);
         assert_eq!(parse_refresh_secs("3600").unwrap(), 3600);
