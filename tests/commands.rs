@@ -2053,3 +2053,305 @@ async fn the_dashboard_cache_follows_changes_here_and_elsewhere() {
         t.finish().await;
     }
 }
+
+#[tokio::test]
+async fn ui_preferences_are_per_user_and_validated() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let (vera, olive) = (w.actor("vera").await, w.actor("olive").await);
+        let shown = w.json(&vera, "ui show").await;
+        assert_eq!(shown["theme"], "default", "[{}] {shown}", t.name);
+        assert_eq!(shown["keymap"], "default");
+        assert_eq!(shown["refresh_secs"], 5);
+        assert_eq!(shown["bandwidth"], "normal");
+        assert_eq!(
+            shown["bindings"]["quit"],
+            serde_json::json!(["q", "ctrl-c"])
+        );
+        assert_eq!(shown["warnings"], serde_json::json!([]));
+        let settings: vipanel::domain::ui::UiSettings =
+            serde_json::from_value(shown.clone()).expect("the TUI can read ui show -o json");
+        assert_eq!(
+            settings.styles.len(),
+            vipanel::domain::ui::StyleName::ALL.len()
+        );
+        assert_eq!(
+            settings.bindings.len(),
+            vipanel::domain::ui::Action::ALL.len()
+        );
+        for line in [
+            "ui theme dark",
+            "ui keymap vim",
+            "ui refresh 30",
+            "ui bandwidth low",
+        ] {
+            let out = w.run(&vera, line).await;
+            assert_eq!(out.exit, 0, "[{}] {line}: {}", t.name, out.stderr_text());
+        }
+        let shown = w.json(&vera, "ui show").await;
+        assert_eq!(shown["theme"], "dark");
+        assert_eq!(shown["keymap"], "vim");
+        assert_eq!(shown["refresh_secs"], 30);
+        assert_eq!(shown["bandwidth"], "low");
+        assert_eq!(shown["bindings"]["down"], serde_json::json!(["j", "down"]));
+        assert_eq!(
+            shown["styles"]["selected"],
+            serde_json::json!({"fg": "black", "bg": "cyan", "modifiers": ["bold"]})
+        );
+        let table = w.run(&vera, "ui show").await;
+        assert!(
+            table.stdout_text().contains("vim"),
+            "{}",
+            table.stdout_text()
+        );
+        assert!(!table.stdout_text().contains("bindings"));
+        let other = w.json(&olive, "ui show").await;
+        assert_eq!(
+            (&other["theme"], &other["keymap"], &other["refresh_secs"]),
+            (
+                &Value::from("default"),
+                &Value::from("default"),
+                &Value::from(5)
+            ),
+            "another user is unaffected"
+        );
+        let themes = w.json(&vera, "ui theme list").await;
+        assert_eq!(
+            names(&themes, "name"),
+            vec!["default", "dark", "light", "high-contrast", "mono"]
+        );
+        assert_eq!(themes[1]["selected"], true);
+        assert_eq!(themes[1]["shipped"], true);
+        assert_eq!(themes[1]["parent"], "default");
+        assert_eq!(
+            names(&w.json(&vera, "ui keymap ls").await, "name"),
+            vec!["default", "vim", "emacs"]
+        );
+        for (line, want) in [
+            ("ui theme nope", 3),
+            ("ui keymap nope", 3),
+            ("ui refresh 0", 5),
+            ("ui refresh 99999", 5),
+            ("ui refresh soon", 5),
+            ("ui bandwidth medium", 5),
+            ("ui theme", 2),
+            ("ui theme dark light", 2),
+            ("ui theme export nope", 3),
+            ("ui theme remove dark --yes", 5),
+            ("ui theme remove nope --yes", 3),
+        ] {
+            let out = w.run(&vera, line).await;
+            assert_eq!(out.exit, want, "[{}] {line}: {}", t.name, out.stderr_text());
+        }
+        let unknown = w.run(&vera, "ui theme nope").await;
+        assert!(
+            unknown.stderr_text().contains("high-contrast"),
+            "lists the available ones"
+        );
+        let exported = w.run(&vera, "ui keymap export vim").await;
+        assert_eq!(exported.exit, 0);
+        assert!(exported.stdout_text().contains("parent = \"default\""));
+        let shown = w.json(&vera, "ui show").await;
+        assert_eq!(shown["refresh_secs"], 30, "refused changes changed nothing");
+        t.finish().await;
+    }
+}
+
+const PARTIAL_THEME: &str = "description = \"mine\"\nparent = \"dark\"\n\n[styles]\nerror = { fg = \"#ff0000\", modifiers = [\"bold\", \"underlined\"] }\n";
+
+#[tokio::test]
+async fn ui_imports_are_validated_before_anything_is_stored() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        let import = |line: &'static str, body: String| {
+            let vera = vera.clone();
+            let w = &w;
+            async move {
+                w.run_io(&vera, line, &mut StdinBytes(body.into_bytes()))
+                    .await
+            }
+        };
+        let out = import("ui theme import mine -o json", PARTIAL_THEME.into()).await;
+        assert_eq!(out.exit, 0, "[{}] {}", t.name, out.stderr_text());
+        let imported: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(imported["replaced"], false);
+        assert_eq!(imported["parent"], "dark");
+        assert_eq!(w.run(&vera, "ui theme mine").await.exit, 0);
+        let shown = w.json(&vera, "ui show").await;
+        assert_eq!(shown["theme"], "mine");
+        assert_eq!(
+            shown["styles"]["error"],
+            serde_json::json!({"fg": "#ff0000", "bg": null, "modifiers": ["bold", "underlined"]})
+        );
+        assert_eq!(shown["styles"]["ok"]["fg"], "#a3be8c", "the rest from dark");
+        assert_eq!(shown["themes"].as_array().unwrap().last().unwrap(), "mine");
+        let again = import("ui theme import mine -o json", PARTIAL_THEME.into()).await;
+        assert_eq!(again.exit, 0);
+        let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+        assert_eq!(again["replaced"], true);
+        let exported = w.run(&vera, "ui theme export mine").await;
+        assert_eq!(exported.stdout_text(), PARTIAL_THEME);
+
+        let conflict = "parent = \"vim\"\n[bindings]\ndelete = [\"j\"]\n";
+        let out = import("ui keymap import clash", conflict.into()).await;
+        assert_eq!(out.exit, 5, "[{}] {}", t.name, out.stderr_text());
+        let message = out.stderr_text();
+        for part in ["\"delete\"", "\"down\"", "key \"j\""] {
+            assert!(message.contains(part), "{part} in {message}");
+        }
+        let json = import("ui keymap import clash -o json", conflict.into()).await;
+        let err: Value = serde_json::from_slice(&json.stderr).unwrap();
+        assert_eq!(err["error"]["code"], "invalid");
+        let big = format!("parent = \"default\"\n#{}\n", "x".repeat(20 * 1024));
+        let evil = [
+            (
+                "ui keymap import vim",
+                "parent = \"default\"\n".to_owned(),
+                5,
+            ),
+            ("ui theme import list", PARTIAL_THEME.to_owned(), 5),
+            ("ui theme import Bad_Name", PARTIAL_THEME.to_owned(), 5),
+            ("ui theme import big", big, 5),
+            (
+                "ui theme import bad",
+                "[styles]\ntext = { fg = \"purple\" }\n".into(),
+                5,
+            ),
+            (
+                "ui theme import bad",
+                "parent = \"default\"\n[styles]\nshiny = {}\n".into(),
+                5,
+            ),
+            ("ui theme import bad", "parent = \"bad\"\n".into(), 5),
+            ("ui keymap import bad", "parent = \"x\"\n".into(), 3),
+            (
+                "ui keymap import bad",
+                "parent = \"default\"\n[bindings]\nfly = \"f\"\n".into(),
+                5,
+            ),
+            ("ui keymap import bad", String::new(), 2),
+            // mine's parent is dark: replacing it with a file of a cycle breaks nothing else,
+            // but the file itself is refused.
+            ("ui theme import mine", "parent = \"mine\"\n".into(), 5),
+        ];
+        for (line, body, want) in evil {
+            let out = import(line, body).await;
+            assert_eq!(out.exit, want, "[{}] {line}: {}", t.name, out.stderr_text());
+        }
+        let big = import("ui theme import big", format!("#{}", "x".repeat(20 * 1024))).await;
+        assert!(
+            big.stderr_text().contains("16 KiB"),
+            "{}",
+            big.stderr_text()
+        );
+        assert_eq!(
+            names(&w.json(&vera, "ui keymap list").await, "name"),
+            vec!["default", "vim", "emacs"],
+            "nothing stored"
+        );
+        assert_eq!(
+            names(&w.json(&vera, "ui theme list").await, "name"),
+            vec!["default", "dark", "light", "high-contrast", "mono", "mine"]
+        );
+        assert_eq!(
+            w.run(&vera, "ui theme export mine").await.stdout_text(),
+            PARTIAL_THEME
+        );
+        // Children keep resolving: a replaced parent that would break one is refused.
+        let base = "parent = \"default\"\n[bindings]\nquit = \"q\"\n";
+        assert_eq!(import("ui keymap import base", base.into()).await.exit, 0);
+        let child = "parent = \"base\"\n[bindings]\nhelp = \"h\"\n";
+        assert_eq!(import("ui keymap import child", child.into()).await.exit, 0);
+        let breaking = "parent = \"default\"\n[bindings]\nquit = \"h\"\n";
+        let out = import("ui keymap import base", breaking.into()).await;
+        assert_eq!(out.exit, 5);
+        assert!(
+            out.stderr_text().contains("\"child\""),
+            "{}",
+            out.stderr_text()
+        );
+        assert_eq!(
+            w.run(&vera, "ui keymap export base").await.stdout_text(),
+            base
+        );
+        let olive = w.actor("olive").await;
+        assert_eq!(
+            w.run(&olive, "ui theme mine").await.exit,
+            3,
+            "another user's theme is not there"
+        );
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn ui_remove_resets_the_selection_and_changes_are_audited() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let vera = w.actor("vera").await;
+        let keymap = "parent = \"emacs\"\n[bindings]\nquit = [\"ctrl-x\"]\n";
+        let out = w
+            .run_io(
+                &vera,
+                "ui keymap import mine",
+                &mut StdinBytes(keymap.into()),
+            )
+            .await;
+        assert_eq!(out.exit, 0, "[{}] {}", t.name, out.stderr_text());
+        assert_eq!(w.run(&vera, "ui keymap mine").await.exit, 0);
+        assert_eq!(w.run(&vera, "ui refresh 2").await.exit, 0);
+        assert_eq!(w.run(&vera, "ui bandwidth normal").await.exit, 0);
+        assert_eq!(w.run(&vera, "ui theme mono").await.exit, 0);
+        let shown = w.json(&vera, "ui show").await;
+        assert_eq!(shown["bindings"]["quit"], serde_json::json!(["ctrl-x"]));
+        assert_eq!(
+            shown["bindings"]["back"],
+            serde_json::json!(["esc", "ctrl-g"])
+        );
+        assert_eq!(
+            w.run(&vera, "ui keymap remove mine").await.exit,
+            2,
+            "no terminal to ask on"
+        );
+        let out = w.run(&vera, "ui keymap remove mine --yes -o json").await;
+        assert_eq!(out.exit, 0, "{}", out.stderr_text());
+        let removed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(removed["selection_reset"], true);
+        let shown = w.json(&vera, "ui show").await;
+        assert_eq!(shown["keymap"], "default");
+        assert_eq!(shown["theme"], "mono", "the theme is another preference");
+        assert_eq!(shown["refresh_secs"], 2);
+        assert_eq!(w.run(&vera, "ui theme nope").await.exit, 3);
+        let rows = w.services.db.audit_rows(None, None, 100).await.unwrap();
+        let ui: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .rev()
+            .filter(|r| r.action.starts_with("ui."))
+            .map(|r| (r.action.as_str(), r.target.as_str(), r.result.as_str()))
+            .collect();
+        assert_eq!(
+            ui,
+            vec![
+                ("ui.import", "keymap:mine", "ok"),
+                ("ui.keymap", "vera", "ok"),
+                ("ui.refresh", "vera", "ok"),
+                ("ui.bandwidth", "vera", "ok"),
+                ("ui.theme", "vera", "ok"),
+                ("ui.remove", "keymap:mine", "ok"),
+                ("ui.theme", "vera", "not_found"),
+            ],
+            "[{}]",
+            t.name
+        );
+        assert!(
+            rows.iter()
+                .all(|r| !r.action.starts_with("ui.") || r.actor == "vera")
+        );
+        // The local administrator has defaults and nothing to change.
+        let shown = w.json(&w.admin, "ui show").await;
+        assert_eq!(shown["theme"], "default");
+        assert_eq!(w.run(&w.admin, "ui theme dark").await.exit, 2);
+        t.finish().await;
+    }
+}

@@ -6,7 +6,8 @@ mod db_support;
 use vipanel::domain::{MetricValues, Resolution};
 use vipanel::error::ErrorKind;
 use vipanel::store::{
-    ApplyRecord, AuditFilter, AuditPrune, Db, NewAudit, NewKey, NewSite, SITE_DELETING, SiteChange,
+    ApplyRecord, AuditFilter, AuditPrune, Db, NewAudit, NewKey, NewSite, NewUiPreferences,
+    SITE_DELETING, SiteChange,
 };
 
 const ED_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGjQmLz1hTnzsbEGHrbPAZhKm6vBR1dkkmYoKG4pGvt9";
@@ -37,7 +38,7 @@ async fn seed_tenant_user(db: &Db, tenant: &str, user: &str, role: &str) -> (i64
 async fn migrations_are_idempotent_and_complete() {
     for t in db_support::all().await {
         assert_eq!(t.db.migrate(None).await.unwrap(), 0, "{}", t.name);
-        assert_eq!(Db::known_migrations(), 7);
+        assert_eq!(Db::known_migrations(), 8);
         t.finish().await;
     }
 }
@@ -770,6 +771,89 @@ async fn shell_history_keeps_the_newest_lines_per_user() {
         tx.delete_user(bob).await.unwrap();
         tx.commit().await.unwrap();
         assert!(db.shell_history(bob, 10).await.unwrap().is_empty());
+        t.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn ui_preferences_and_files_per_user() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let (_, alice) = seed_tenant_user(db, "acme", "alice", "viewer").await;
+        let (_, bob) = seed_tenant_user(db, "beta", "bob", "owner").await;
+        assert_eq!(db.ui_preferences(alice).await.unwrap(), None, "{}", t.name);
+        let prefs = NewUiPreferences {
+            theme: "dark",
+            keymap: "vim",
+            refresh_secs: 30,
+            bandwidth: "low",
+        };
+        let mut tx = db.begin().await.unwrap();
+        tx.put_ui_preferences(alice, &prefs).await.unwrap();
+        tx.put_ui_preferences(
+            alice,
+            &NewUiPreferences {
+                theme: "mine",
+                ..prefs
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!tx.put_ui_file(alice, "theme", "mine", "a").await.unwrap());
+        assert!(
+            tx.put_ui_file(alice, "theme", "mine", "b").await.unwrap(),
+            "replaced"
+        );
+        assert!(!tx.put_ui_file(alice, "keymap", "mine", "k").await.unwrap());
+        assert!(!tx.put_ui_file(bob, "theme", "other", "o").await.unwrap());
+        assert_eq!(tx.ui_files(alice, Some("theme")).await.unwrap().len(), 1);
+        tx.commit().await.unwrap();
+        let row = db.ui_preferences(alice).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.theme.as_str(),
+                row.keymap.as_str(),
+                row.refresh_secs,
+                row.bandwidth.as_str()
+            ),
+            ("mine", "vim", 30, "low"),
+            "{}",
+            t.name
+        );
+        assert_eq!(db.ui_preferences(bob).await.unwrap(), None);
+        let files = db.ui_files(alice, None).await.unwrap();
+        let listed: Vec<(&str, &str, &str)> = files
+            .iter()
+            .map(|f| (f.kind.as_str(), f.name.as_str(), f.body.as_str()))
+            .collect();
+        assert_eq!(listed, [("keymap", "mine", "k"), ("theme", "mine", "b")]);
+        assert!(files[1].updated_at >= files[1].created_at);
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(tx.delete_ui_file(alice, "theme", "mine").await.unwrap(), 1);
+        assert_eq!(tx.delete_ui_file(alice, "theme", "mine").await.unwrap(), 0);
+        let bad = tx
+            .put_ui_preferences(
+                bob,
+                &NewUiPreferences {
+                    bandwidth: "huge",
+                    ..prefs
+                },
+            )
+            .await;
+        assert!(bad.is_err(), "{}: the schema checks bandwidth", t.name);
+        drop(tx);
+        assert_eq!(
+            db.ui_files(alice, Some("theme")).await.unwrap().len(),
+            1,
+            "the dropped transaction deleted nothing"
+        );
+        // Deleting a user deletes its preferences and files.
+        let mut tx = db.begin().await.unwrap();
+        tx.delete_user(alice).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(db.ui_preferences(alice).await.unwrap(), None);
+        assert!(db.ui_files(alice, None).await.unwrap().is_empty());
+        assert_eq!(db.ui_files(bob, None).await.unwrap().len(), 1);
         t.finish().await;
     }
 }

@@ -15,7 +15,7 @@ use vipanel::session::tui::data::Query;
 use vipanel::session::tui::view;
 
 fn settings(theme: &str, keymap: &str) -> UiSettings {
-    vipanel::domain::ui::stub_settings(theme, keymap)
+    UiSettings::shipped(theme, keymap).expect("shipped")
 }
 
 fn identity(role: &str) -> Identity {

@@ -126,6 +126,7 @@ async fn execute<I: CommandIo>(
                 "no samples in that range",
             ))
         }
+        Command::Ui(cmd) => super::ui::ui(services, actor, cmd, io, format).await,
         Command::Session(cmd) => session(services, actor, cmd, io).await,
         Command::Audit(AuditCommand::List {
             since,

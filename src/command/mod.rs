@@ -13,6 +13,7 @@ pub mod output;
 mod second_factor;
 mod servers;
 mod tree;
+mod ui;
 
 pub use dispatch::run;
 pub use help::format_in as requested_format;

@@ -96,6 +96,10 @@ pub enum Command {
     /// Background jobs: long work queued in the database and run by the daemon's workers.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Your preferences for the interactive dashboard (TUI): theme, keymap, refresh interval,
+    /// bandwidth; themes and keymaps of your own.
+    #[command(subcommand)]
+    Ui(UiCommand),
     /// Start the interactive shell (needs a terminal: `ssh -t … shell`; `!` in the dashboard
     /// switches to it).
     Shell,
@@ -607,4 +611,79 @@ pub enum SessionCommand {
         #[command(flatten)]
         confirm: Confirm,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UiCommand {
+    /// Show your preferences; with -o json the resolved theme (styles) and keymap (bindings)
+    /// too, which is what the dashboard draws with.
+    #[command(after_help = "Examples:\n  {prefix} ui show\n  {prefix} ui show -o json")]
+    Show,
+    /// Select a theme, or list, import, remove and export themes.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  {prefix} ui theme dark\n  {prefix} ui theme list\n  \
+        {prefix} ui theme export dark > mine.toml\n  {prefix} ui theme import mine < mine.toml\n  \
+        {prefix} ui theme remove mine --yes\n\n\
+        A theme file may name a `parent` and override only some of its styles; see docs/tui.md."
+    )]
+    Theme(UiFileArgs),
+    /// Select a keymap, or list, import, remove and export keymaps.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  {prefix} ui keymap vim\n  {prefix} ui keymap list -o json\n  \
+        {prefix} ui keymap export vim > mine.toml\n  {prefix} ui keymap import mine < mine.toml\n  \
+        {prefix} ui keymap remove mine --yes\n\n\
+        A keymap file may name a `parent` and rebind only some actions; a key bound to two\n\
+        actions is refused. See docs/tui.md."
+    )]
+    Keymap(UiFileArgs),
+    /// How often the dashboard refreshes, in seconds (1 to 3600; default 5).
+    #[command(after_help = "Example:\n  {prefix} ui refresh 10")]
+    Refresh {
+        /// Seconds between refreshes.
+        seconds: String,
+    },
+    /// How much the dashboard asks for: low (slow links) or normal (default).
+    #[command(after_help = "Example:\n  {prefix} ui bandwidth low")]
+    Bandwidth {
+        /// low or normal.
+        level: String,
+    },
+}
+
+/// `ui theme NAME` / `ui keymap NAME`, or one of their verbs.
+#[derive(Debug, Args)]
+pub struct UiFileArgs {
+    /// The one to select (shipped, or one of yours: see `list`).
+    #[arg(required = true)]
+    pub name: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<UiFileCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UiFileCommand {
+    /// The shipped ones and yours, with their parent and which one is selected.
+    #[command(visible_alias = "ls")]
+    List,
+    /// Store a file of your own (TOML on standard input), or replace yours of that name.
+    /// It is checked whole first: on any error nothing is stored.
+    Import {
+        /// Its name: lower-case letters, digits and '-', not a shipped one.
+        name: String,
+    },
+    /// Remove one of your own; if it is selected, `default` is selected instead.
+    #[command(visible_alias = "rm")]
+    Remove {
+        name: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Print a file's TOML (a shipped one, or yours): a start for your own.
+    Export { name: String },
 }

@@ -1,5 +1,5 @@
 //! Validated values shared by every layer: names, domains, roles, SSH keys, site settings,
-//! source networks, server metric values.
+//! source networks, server metric values, UI preferences (themes, keymaps).
 //!
 //! Each type is parsed once at the edge (command arguments, config, database rows) and trusted
 //! after. Nothing in here touches the database, the network or the host.

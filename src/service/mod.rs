@@ -31,6 +31,7 @@ mod site_host;
 mod sites;
 mod suspicion;
 mod tenants;
+mod ui;
 mod users;
 mod views;
 
@@ -55,6 +56,7 @@ pub use site_apply::{Applier, BatchReport};
 pub use site_host::{PhpInstall, ReconcileReport};
 pub use sites::SiteCreate;
 pub use suspicion::{LOCKOUT_ACTION, network_of};
+pub use ui::{UiChange, UiExport, UiFileEntry, UiImported, UiRemoved};
 pub use users::UserCreate;
 pub use views::*;
 

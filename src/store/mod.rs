@@ -21,6 +21,7 @@ mod servers;
 mod shell_history;
 mod sites;
 mod tenants;
+mod ui;
 mod users;
 
 pub use audit::{AuditFilter, AuditRow, NewAudit};
@@ -37,6 +38,7 @@ pub use second_factor::{EnrollCodeRow, TotpRow};
 pub use servers::{NewServer, ServerRow, ServerUpdate};
 pub use sites::{ApplyRecord, NewSite, SITE_DELETING, SiteChange, SiteRow};
 pub use tenants::TenantRow;
+pub use ui::{NewUiPreferences, UiFileRow, UiPreferencesRow};
 pub use users::UserRow;
 
 use crate::error::{Error, Result};

@@ -17,7 +17,7 @@ pub mod table;
 pub mod theme;
 pub mod view;
 
-use crate::domain::ui::UiSettings;
+use crate::domain::ui::{DEFAULT_NAME, UiSettings};
 use crate::session::link::{Link, Welcome};
 use app::{App, Effect, Identity};
 use crossterm::event::{self, Event, KeyEventKind};
@@ -58,7 +58,7 @@ pub struct Dashboard {
 
 /// The settings of a user who chose nothing, until `ui show` answers.
 fn fallback_settings() -> UiSettings {
-    crate::domain::ui::stub_settings("default", "default")
+    UiSettings::shipped(DEFAULT_NAME, DEFAULT_NAME).expect("the shipped default theme and keymap resolve")
 }
 
 impl Dashboard {
