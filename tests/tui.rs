@@ -37,9 +37,21 @@ const SERVERS: &str = r#"[
 
 fn site(domain: &str, kind: &str, status: &str, enabled: bool, extra: &str) -> String {
     let php = if kind == "php" { "\"8.2\"" } else { "null" };
-    let upstream = if kind == "proxy" { "\"http://127.0.0.1:8080\"" } else { "null" };
-    let aliases = if extra.contains("aliases") { "" } else { r#""aliases":[],"# };
-    let error = if extra.contains("last_error") { "" } else { r#""last_error":null,"# };
+    let upstream = if kind == "proxy" {
+        "\"http://127.0.0.1:8080\""
+    } else {
+        "null"
+    };
+    let aliases = if extra.contains("aliases") {
+        ""
+    } else {
+        r#""aliases":[],"#
+    };
+    let error = if extra.contains("last_error") {
+        ""
+    } else {
+        r#""last_error":null,"#
+    };
     format!(
         r#"{{"domain":"{domain}","tenant":"acme","type":"{kind}","php":{php},"upstream":{upstream},{aliases}"status":"{status}","enabled":{enabled},"server":"local","system_user":"vpsite7","applied_at":"2026-11-27T10:15:00Z",{error}"created_at":"2026-11-25T08:00:00Z","updated_at":"2026-11-27T10:15:00Z"{extra}}}"#
     )
@@ -47,11 +59,23 @@ fn site(domain: &str, kind: &str, status: &str, enabled: bool, extra: &str) -> S
 
 fn sites() -> String {
     let rows = [
-        site("shop.example", "php", "active", true, r#","aliases":["www.shop.example"]"#),
+        site(
+            "shop.example",
+            "php",
+            "active",
+            true,
+            r#","aliases":["www.shop.example"]"#,
+        ),
         site("blog.example", "php", "active", true, ""),
         site("static.example", "static", "active", true, ""),
         site("old.example", "static", "disabled", false, ""),
-        site("broken.example", "php", "error", true, r#","last_error":"nginx: [emerg] unknown directive \"oops\" in custom.d/broken.example/x.conf:1""#),
+        site(
+            "broken.example",
+            "php",
+            "error",
+            true,
+            r#","last_error":"nginx: [emerg] unknown directive \"oops\" in custom.d/broken.example/x.conf:1""#,
+        ),
         site("new.example", "php", "pending", true, ""),
         site("api.example", "proxy", "active", true, ""),
         site("docs.example", "static", "active", true, ""),
@@ -125,7 +149,11 @@ fn seeded(role: &str, theme: &str, keymap: &str, size: (u16, u16)) -> App {
     ];
     for (query, answer) in answers {
         app.loaded(query.clone(), Ok(answer));
-        assert!(!app.data.errors.contains_key(&query), "{query:?}: {:?}", app.data.errors);
+        assert!(
+            !app.data.errors.contains_key(&query),
+            "{query:?}: {:?}",
+            app.data.errors
+        );
     }
     app
 }
@@ -177,10 +205,7 @@ fn every_screen_at_both_sizes_in_both_themes() {
                     }
                     app.key(&key(KeyCode::Enter));
                 }
-                let name = format!(
-                    "{}_{w}x{h}_{theme}",
-                    screen.title().to_lowercase()
-                );
+                let name = format!("{}_{w}x{h}_{theme}", screen.title().to_lowercase());
                 snap(&name, &mut app);
             }
         }
@@ -230,7 +255,10 @@ fn low_bandwidth_and_small_terminals() {
     let mut small = seeded("owner", "default", "default", (59, 14));
     let text = draw(&mut small);
     assert!(text.contains("needs at least 60×15"), "{text}");
-    assert!(press(&mut small, "3").is_empty(), "no screen change while too small");
+    assert!(
+        press(&mut small, "3").is_empty(),
+        "no screen change while too small"
+    );
     assert_eq!(press(&mut small, "q"), vec![Effect::Quit]);
 }
 
@@ -242,7 +270,11 @@ fn keys_become_the_commands_of_the_tree() {
     app.key(&key(KeyCode::Enter));
     assert_eq!(app.visible_rows(Screen::Sites).len(), 1);
     app.key(&key(KeyCode::Esc));
-    assert_eq!(app.visible_rows(Screen::Sites).len(), 8, "esc clears the filter");
+    assert_eq!(
+        app.visible_rows(Screen::Sites).len(),
+        8,
+        "esc clears the filter"
+    );
     press(&mut app, "/re:^(shop|blog)\\.");
     app.key(&key(KeyCode::Enter));
     assert_eq!(app.visible_rows(Screen::Sites).len(), 2);
@@ -293,8 +325,14 @@ fn command_mode_aliases_and_errors() {
     press(&mut app, ":nonsense");
     app.key(&key(KeyCode::Enter));
     let status = app.status.clone().expect("a message");
-    assert!(status.text.contains("unknown command :nonsense"), "{status:?}");
-    assert_eq!(app.key(&key(KeyCode::Esc)), vec![Effect::Fetch(Query::Servers)]);
+    assert!(
+        status.text.contains("unknown command :nonsense"),
+        "{status:?}"
+    );
+    assert_eq!(
+        app.key(&key(KeyCode::Esc)),
+        vec![Effect::Fetch(Query::Servers)]
+    );
     assert_eq!(app.screen, Screen::Servers, "esc goes back");
     press(&mut app, ":shell");
     assert_eq!(app.key(&key(KeyCode::Enter)), vec![Effect::Shell]);
@@ -306,7 +344,11 @@ fn viewers_see_actions_greyed_and_refused() {
     press(&mut app, "3");
     assert!(press(&mut app, "c").is_empty());
     assert_eq!(app.overlay, None);
-    assert!(app.status.as_ref().is_some_and(|s| s.text.contains("viewer")));
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("viewer"))
+    );
     snap("sites_120x40_viewer", &mut app);
 }
 
@@ -315,11 +357,20 @@ fn the_vim_keymap_moves_with_j_and_k() {
     let mut app = seeded("owner", "default", "vim", (120, 40));
     press(&mut app, "3jj");
     let rows = app.visible_rows(Screen::Sites);
-    assert_eq!(app.selected_id(Screen::Sites).as_deref(), Some(rows[2].id.as_str()));
+    assert_eq!(
+        app.selected_id(Screen::Sites).as_deref(),
+        Some(rows[2].id.as_str())
+    );
     press(&mut app, "G");
-    assert_eq!(app.selected_id(Screen::Sites).as_deref(), Some(rows[7].id.as_str()));
+    assert_eq!(
+        app.selected_id(Screen::Sites).as_deref(),
+        Some(rows[7].id.as_str())
+    );
     press(&mut app, "gk");
-    assert_eq!(app.selected_id(Screen::Sites).as_deref(), Some(rows[0].id.as_str()));
+    assert_eq!(
+        app.selected_id(Screen::Sites).as_deref(),
+        Some(rows[0].id.as_str())
+    );
 }
 
 /// What the session writes: a first frame, then nothing when nothing changed, and a few

@@ -59,14 +59,18 @@ pub fn main() -> ExitCode {
     }
     let term = std::env::var("TERM").ok();
     let no_color = std::env::var("NO_COLOR").is_ok_and(|v| !v.is_empty());
-    let colour = shell::palette::colour_wanted(term.as_deref(), std::env::var("NO_COLOR").ok().as_deref());
+    let colour =
+        shell::palette::colour_wanted(term.as_deref(), std::env::var("NO_COLOR").ok().as_deref());
     let options = shell::Options { colour };
-    let drawable = term.as_deref().is_some_and(|t| !t.is_empty() && t != "dumb");
+    let drawable = term
+        .as_deref()
+        .is_some_and(|t| !t.is_empty() && t != "dumb");
     let mut dashboard_next = drawable && std::env::var(START_VARIABLE).as_deref() != Ok("shell");
     let mut dashboard: Option<tui::Dashboard> = None;
     loop {
         if dashboard_next {
-            let dash = dashboard.get_or_insert_with(|| tui::Dashboard::new(&link, &welcome, no_color));
+            let dash =
+                dashboard.get_or_insert_with(|| tui::Dashboard::new(&link, &welcome, no_color));
             match dash.run() {
                 tui::Exit::Quit => return ExitCode::from(shell::EXIT_OK),
                 tui::Exit::Shell => dashboard_next = false,

@@ -238,8 +238,14 @@ impl UiSettings {
             keymap: keymap.name,
             refresh_secs: DEFAULT_REFRESH_SECS,
             bandwidth: Bandwidth::Normal,
-            themes: shipped_names(UiKind::Theme).into_iter().map(str::to_owned).collect(),
-            keymaps: shipped_names(UiKind::Keymap).into_iter().map(str::to_owned).collect(),
+            themes: shipped_names(UiKind::Theme)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            keymaps: shipped_names(UiKind::Keymap)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             styles: theme.styles,
             bindings: keymap.bindings,
             warnings: Vec::new(),

@@ -96,7 +96,10 @@ pub enum Effect {
     /// Run a query (`-o json`) and hand its answer to [`App::loaded`].
     Fetch(Query),
     /// Run a command of the tree (a change); its end goes to [`App::ran`].
-    Run { argv: Vec<String>, label: String },
+    Run {
+        argv: Vec<String>,
+        label: String,
+    },
     /// Switch to the shell (the state stays for the way back).
     Shell,
     Quit,
@@ -252,9 +255,16 @@ impl App {
         self.size.0 >= MIN_WIDTH && self.size.1 >= MIN_HEIGHT
     }
 
-    /// Tables show their short form: in low-bandwidth mode, and beside a detail view.
-    pub fn compact(&self, screen: Screen) -> bool {
-        self.prefs.low || (self.detail.contains(&screen) && self.size.0 >= 100)
+    /// How much of a screen's table shows: the essential columns in low-bandwidth mode and
+    /// beside a detail view, fewer below 100 columns, else all.
+    pub fn table_form(&self, screen: Screen) -> rows::Form {
+        if self.prefs.low || (self.detail.contains(&screen) && self.size.0 >= 100) {
+            rows::Form::Compact
+        } else if self.size.0 < 100 {
+            rows::Form::Narrow
+        } else {
+            rows::Form::Full
+        }
     }
 
     /// Owners and admins see users and keys.
@@ -445,7 +455,12 @@ impl App {
             Action::ScreenLogs => self.go(Screen::Logs),
             Action::ScreenUsers => self.go(Screen::Users),
             Action::SortNext => {
-                let columns = rows::columns(self.screen, self.compact(self.screen), self.log_site.as_deref()).len();
+                let columns = rows::columns(
+                    self.screen,
+                    self.table_form(self.screen),
+                    self.log_site.as_deref(),
+                )
+                .len();
                 self.nav().sort_next(columns);
                 Vec::new()
             }
@@ -701,8 +716,7 @@ impl App {
     }
 
     fn table_screen(&self) -> bool {
-        self.screen != Screen::Overview
-            && !(self.screen == Screen::Users && !self.manages_users())
+        self.screen != Screen::Overview && (self.screen != Screen::Users || self.manages_users())
     }
 
     pub fn nav(&mut self) -> &mut TableNav {
@@ -711,17 +725,27 @@ impl App {
 
     /// The rows of a screen's table as shown (filtered, sorted), the selection fixed up.
     pub fn visible_rows(&mut self, screen: Screen) -> Vec<super::table::Row> {
-        let columns = rows::columns(screen, self.compact(screen), self.log_site.as_deref());
-        let all = rows::rows(screen, &self.data, self.log_site.as_deref(), self.compact(screen));
-        self.navs.entry(screen).or_default().visible(columns, &all)
+        let columns = rows::columns(screen, self.table_form(screen), self.log_site.as_deref());
+        let all = rows::rows(
+            screen,
+            &self.data,
+            self.log_site.as_deref(),
+            self.table_form(screen),
+        );
+        self.navs.entry(screen).or_default().visible(&columns, &all)
     }
 
     /// The id of the selected row of a screen.
     pub fn selected_id(&self, screen: Screen) -> Option<String> {
         let mut nav = self.navs.get(&screen).cloned().unwrap_or_default();
-        let columns = rows::columns(screen, self.compact(screen), self.log_site.as_deref());
-        let all = rows::rows(screen, &self.data, self.log_site.as_deref(), self.compact(screen));
-        let shown = nav.visible(columns, &all);
+        let columns = rows::columns(screen, self.table_form(screen), self.log_site.as_deref());
+        let all = rows::rows(
+            screen,
+            &self.data,
+            self.log_site.as_deref(),
+            self.table_form(screen),
+        );
+        let shown = nav.visible(&columns, &all);
         shown.get(nav.index).map(|r| r.id.clone())
     }
 
@@ -735,11 +759,10 @@ impl App {
     /// Fetches what the current screen shows, and sets the next periodic refresh.
     pub fn refresh_screen(&mut self) -> Vec<Effect> {
         let mut queries = self.screen.queries(self);
-        if self.screen == Screen::Overview || (self.screen == Screen::Logs && self.log_site.is_none())
-        {
-            if !self.live_audit || !self.data.loaded.contains(&Query::Audit) {
-                queries.push(Query::Audit);
-            }
+        let shows_audit = self.screen == Screen::Overview
+            || (self.screen == Screen::Logs && self.log_site.is_none());
+        if shows_audit && (!self.live_audit || !self.data.loaded.contains(&Query::Audit)) {
+            queries.push(Query::Audit);
         }
         self.next_refresh = None;
         queries.into_iter().map(Effect::Fetch).collect()
@@ -847,10 +870,14 @@ impl App {
             _ => &[Query::Dashboard],
         };
         for q in queries {
-            self.wanted.entry(q.clone()).or_insert(now + CHANGE_DEBOUNCE);
+            self.wanted
+                .entry(q.clone())
+                .or_insert(now + CHANGE_DEBOUNCE);
         }
         // A change starts jobs: look at them soon too.
-        self.wanted.entry(Query::Jobs).or_insert(now + CHANGE_DEBOUNCE);
+        self.wanted
+            .entry(Query::Jobs)
+            .or_insert(now + CHANGE_DEBOUNCE);
     }
 
     /// A new row of the audit trail (an event of the `audit` topic).

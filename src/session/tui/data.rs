@@ -179,13 +179,9 @@ impl Query {
             Query::Users => words(&["user", "list"]),
             Query::Keys => words(&["key", "list"]),
             Query::Metrics(server) => words(&["metrics", server, "--since", "1h"]),
-            Query::SiteLog(domain) => words(&[
-                "site",
-                "logs",
-                domain,
-                "--lines",
-                &LOG_LINES.to_string(),
-            ]),
+            Query::SiteLog(domain) => {
+                words(&["site", "logs", domain, "--lines", &LOG_LINES.to_string()])
+            }
         };
         let mut argv = words;
         argv.extend(["-o".to_owned(), "json".to_owned()]);

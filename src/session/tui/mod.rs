@@ -58,7 +58,8 @@ pub struct Dashboard {
 
 /// The settings of a user who chose nothing, until `ui show` answers.
 fn fallback_settings() -> UiSettings {
-    UiSettings::shipped(DEFAULT_NAME, DEFAULT_NAME).expect("the shipped default theme and keymap resolve")
+    UiSettings::shipped(DEFAULT_NAME, DEFAULT_NAME)
+        .expect("the shipped default theme and keymap resolve")
 }
 
 impl Dashboard {

@@ -6,6 +6,17 @@ use super::data::{clean, percent, short_time, size};
 use super::table::{Cell, Column, Row};
 use crate::domain::ui::StyleName;
 
+/// How much of a table a screen has room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Every column (120 columns and wider).
+    Full,
+    /// Below 100 columns: the less important columns go.
+    Narrow,
+    /// Low-bandwidth mode, or beside a detail view: the essential columns only.
+    Compact,
+}
+
 const SERVERS: &[Column] = &[
     Column::text("NAME", 16),
     Column::text("PROVIDER", 9),
@@ -18,13 +29,6 @@ const SERVERS: &[Column] = &[
     Column::number("DISK", 6),
     Column::number("SITES", 5),
 ];
-const SERVERS_LOW: &[Column] = &[
-    Column::text("NAME", 16),
-    Column::text("STATUS", 12),
-    Column::number("CPU", 6),
-    Column::number("MEM", 6),
-    Column::number("DISK", 6),
-];
 const SITES: &[Column] = &[
     Column::text("DOMAIN", 28),
     Column::text("TYPE", 7),
@@ -34,25 +38,14 @@ const SITES: &[Column] = &[
     Column::text("TENANT", 12),
     Column::text("LAST APPLY", 17),
 ];
-const SITES_LOW: &[Column] = &[
-    Column::text("DOMAIN", 28),
-    Column::text("TYPE", 7),
-    Column::text("STATUS", 9),
-];
 const JOBS: &[Column] = &[
     Column::number("ID", 6),
     Column::text("KIND", 16),
     Column::text("STATE", 10),
-    Column::number("PROGRESS", 16),
+    Column::number("PROGRESS", 15),
     Column::text("TRIES", 6),
     Column::text("CREATED", 17),
     Column::text("MESSAGE", 20),
-];
-const JOBS_LOW: &[Column] = &[
-    Column::number("ID", 6),
-    Column::text("KIND", 16),
-    Column::text("STATE", 10),
-    Column::number("DONE", 5),
 ];
 const AUDIT: &[Column] = &[
     Column::text("TIME", 17),
@@ -70,26 +63,51 @@ const USERS: &[Column] = &[
     Column::number("KEYS", 5),
 ];
 
-/// The columns of a screen's table (`site_log`: the Logs screen shows that site's log).
-pub fn columns(screen: Screen, low: bool, site_log: Option<&str>) -> &'static [Column] {
-    match (screen, low) {
-        (Screen::Logs, _) if site_log.is_some() => LOG,
-        (Screen::Servers, false) => SERVERS,
-        (Screen::Servers, true) => SERVERS_LOW,
-        (Screen::Sites, false) => SITES,
-        (Screen::Sites, true) => SITES_LOW,
-        (Screen::Jobs, false) => JOBS,
-        (Screen::Jobs, true) => JOBS_LOW,
-        (Screen::Users, _) => USERS,
-        (Screen::Logs | Screen::Overview, _) => AUDIT,
+/// A screen's full columns and which of them each form keeps.
+fn layout(screen: Screen, site_log: Option<&str>) -> (&'static [Column], [&'static [usize]; 3]) {
+    match screen {
+        Screen::Servers => (
+            SERVERS,
+            [
+                &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+                &[0, 2, 3, 6, 7, 8, 9],
+                &[0, 2, 6, 7, 8],
+            ],
+        ),
+        Screen::Sites => (
+            SITES,
+            [&[0, 1, 2, 3, 4, 5, 6], &[0, 1, 2, 3, 6], &[0, 1, 3]],
+        ),
+        Screen::Jobs => (
+            JOBS,
+            [&[0, 1, 2, 3, 4, 5, 6], &[0, 1, 2, 3, 6], &[0, 1, 2, 3]],
+        ),
+        Screen::Users => (USERS, [&[0, 1, 2, 3, 4]; 3]),
+        Screen::Logs if site_log.is_some() => (LOG, [&[0]; 3]),
+        Screen::Logs | Screen::Overview => (AUDIT, [&[0, 1, 2, 3, 4]; 3]),
     }
 }
 
-/// The rows of a screen's table.
-pub fn rows(screen: Screen, data: &Data, site_log: Option<&str>, low: bool) -> Vec<Row> {
-    match screen {
-        Screen::Servers => data.servers.iter().map(|s| server_row(s, low)).collect(),
-        Screen::Sites => data.sites.iter().map(|s| site_row(s, low)).collect(),
+fn kept(form: Form) -> usize {
+    match form {
+        Form::Full => 0,
+        Form::Narrow => 1,
+        Form::Compact => 2,
+    }
+}
+
+/// The columns of a screen's table (`site_log`: the Logs screen shows that site's log).
+pub fn columns(screen: Screen, form: Form, site_log: Option<&str>) -> Vec<Column> {
+    let (all, keep) = layout(screen, site_log);
+    keep[kept(form)].iter().map(|i| all[*i]).collect()
+}
+
+/// The rows of a screen's table, with the cells of [`columns`].
+pub fn rows(screen: Screen, data: &Data, site_log: Option<&str>, form: Form) -> Vec<Row> {
+    let low = form == Form::Compact;
+    let full: Vec<Row> = match screen {
+        Screen::Servers => data.servers.iter().map(server_row).collect(),
+        Screen::Sites => data.sites.iter().map(site_row).collect(),
         Screen::Jobs => data.jobs.iter().map(|j| job_row(j, low)).collect(),
         Screen::Users => data.users.iter().map(user_row).collect(),
         Screen::Logs if site_log.is_some() => data
@@ -102,7 +120,17 @@ pub fn rows(screen: Screen, data: &Data, site_log: Option<&str>, low: bool) -> V
             })
             .collect(),
         Screen::Logs | Screen::Overview => data.audit.iter().map(audit_row).collect(),
-    }
+    };
+    let keep = layout(screen, site_log).1[kept(form)];
+    full.into_iter()
+        .map(|r| Row {
+            id: r.id,
+            cells: keep
+                .iter()
+                .filter_map(|i| r.cells.get(*i).cloned())
+                .collect(),
+        })
+        .collect()
 }
 
 /// The style of a status word.
@@ -148,17 +176,10 @@ fn opt(text: &Option<String>) -> String {
     text.as_deref().map(clean).unwrap_or_else(|| "-".to_owned())
 }
 
-fn server_row(s: &super::data::Server, low: bool) -> Row {
-    let cells = if low {
-        vec![
-            Cell::plain(clean(&s.name)),
-            status_cell(&s.status),
-            pct_cell(s.cpu_pct),
-            pct_cell(s.mem_pct()),
-            pct_cell(s.disk_pct()),
-        ]
-    } else {
-        vec![
+fn server_row(s: &super::data::Server) -> Row {
+    Row {
+        id: s.name.clone(),
+        cells: vec![
             Cell::plain(clean(&s.name)),
             Cell::plain(clean(&s.provider)),
             status_cell(&s.status),
@@ -169,23 +190,14 @@ fn server_row(s: &super::data::Server, low: bool) -> Row {
             pct_cell(s.mem_pct()),
             pct_cell(s.disk_pct()),
             Cell::plain(s.sites.to_string()),
-        ]
-    };
-    Row {
-        id: s.name.clone(),
-        cells,
+        ],
     }
 }
 
-fn site_row(s: &super::data::Site, low: bool) -> Row {
-    let cells = if low {
-        vec![
-            Cell::plain(clean(&s.domain)),
-            Cell::plain(clean(&s.kind)),
-            status_cell(&s.status),
-        ]
-    } else {
-        vec![
+fn site_row(s: &super::data::Site) -> Row {
+    Row {
+        id: s.domain.clone(),
+        cells: vec![
             Cell::plain(clean(&s.domain)),
             Cell::plain(clean(&s.kind)),
             Cell::plain(opt(&s.php)),
@@ -196,12 +208,13 @@ fn site_row(s: &super::data::Site, low: bool) -> Row {
                 Cell::styled("no", StyleName::Muted)
             },
             Cell::plain(clean(&s.tenant)),
-            Cell::plain(s.applied_at.as_deref().map(short_time).unwrap_or("-".into())),
-        ]
-    };
-    Row {
-        id: s.domain.clone(),
-        cells,
+            Cell::plain(
+                s.applied_at
+                    .as_deref()
+                    .map(short_time)
+                    .unwrap_or("-".into()),
+            ),
+        ],
     }
 }
 
@@ -222,19 +235,19 @@ fn job_row(j: &super::data::Job, low: bool) -> Row {
         Cell::plain(clean(&j.kind)),
         status_cell(&j.state),
     ];
-    if low {
-        cells.push(Cell::plain(format!("{}%", j.progress.clamp(0, 100))));
+    // A bar costs three bytes a cell: low-bandwidth mode shows the number only.
+    cells.push(Cell::plain(if low {
+        format!("{}%", j.progress.clamp(0, 100))
     } else {
-        cells.push(Cell::plain(progress_text(j.progress, 10)));
-        cells.push(Cell::plain(format!("{}/{}", j.attempts, j.max_attempts)));
-        cells.push(Cell::plain(short_time(&j.created_at)));
-        let message = j.error.as_ref().or(j.message.as_ref());
-        cells.push(match (&j.error, message) {
-            (Some(e), _) => Cell::styled(clean(e), StyleName::Error),
-            (None, Some(m)) => Cell::plain(clean(m)),
-            (None, None) => Cell::plain(""),
-        });
-    }
+        progress_text(j.progress, 10)
+    }));
+    cells.push(Cell::plain(format!("{}/{}", j.attempts, j.max_attempts)));
+    cells.push(Cell::plain(short_time(&j.created_at)));
+    cells.push(match (&j.error, &j.message) {
+        (Some(e), _) => Cell::styled(clean(e), StyleName::Error),
+        (None, Some(m)) => Cell::plain(clean(m)),
+        (None, None) => Cell::plain(""),
+    });
     Row {
         id: j.id.to_string(),
         cells,

@@ -58,10 +58,7 @@ impl Source {
     /// Subscribes to changes and audit rows (once; again after the subscription ended).
     pub fn subscribe(&mut self) -> bool {
         if self.events.is_none() {
-            self.events = self
-                .link
-                .subscribe(vec![Topic::Changes, Topic::Audit])
-                .ok();
+            self.events = self.link.subscribe(vec![Topic::Changes, Topic::Audit]).ok();
         }
         self.events.is_some()
     }

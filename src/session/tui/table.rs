@@ -111,7 +111,11 @@ impl Filter {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
 }
 
 /// Selection, sort and filter of one table.
@@ -226,7 +230,11 @@ mod tests {
         assert_eq!(nav.visible(&COLS, &rows()).len(), 1);
         nav.filter = Filter::parse(r"re:^[ab]\.").unwrap();
         assert_eq!(nav.visible(&COLS, &rows()).len(), 2);
-        assert!(Filter::parse("re:(").unwrap_err().contains("regular expression"));
+        assert!(
+            Filter::parse("re:(")
+                .unwrap_err()
+                .contains("regular expression")
+        );
     }
 
     #[test]

@@ -81,7 +81,10 @@ fn tab_bar(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             st(app, StyleName::Tab)
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, screen.title()), style));
+        spans.push(Span::styled(
+            format!(" {} {} ", i + 1, screen.title()),
+            style,
+        ));
         if wide {
             spans.push(Span::raw(" "));
         }
@@ -116,8 +119,8 @@ fn tab_bar(frame: &mut Frame, app: &App, area: Rect) {
     right.push(Span::styled(clean(&who), st(app, StyleName::Muted)));
     let right = Line::from(right);
     let right_width = (right.width() as u16).min(area.width);
-    let [l, r] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)])
-        .areas(area);
+    let [l, r] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
     frame.render_widget(Paragraph::new(left), l);
     frame.render_widget(Paragraph::new(right), r);
 }
@@ -272,9 +275,14 @@ fn table(
         Some(nav) => {
             let height = usize::from(area.height.saturating_sub(1));
             nav.scroll_into_view(height);
-            let mut state = TableState::default()
-                .with_offset(nav.offset)
-                .with_selected(if rows.is_empty() { None } else { Some(nav.index) });
+            let mut state =
+                TableState::default()
+                    .with_offset(nav.offset)
+                    .with_selected(if rows.is_empty() {
+                        None
+                    } else {
+                        Some(nav.index)
+                    });
             let table = table.row_highlight_style(st(app, StyleName::Selected));
             frame.render_stateful_widget(table, area, &mut state);
             nav.offset = state.offset();
@@ -296,9 +304,9 @@ fn counted(name: &str, shown: usize, total: usize, nav: &TableNav) -> String {
 fn screen_table(frame: &mut Frame, app: &mut App, area: Rect, name: &str) {
     let screen = app.screen;
     let shown = app.visible_rows(screen);
-    let compact = app.compact(screen);
-    let total = rows::rows(screen, &app.data, app.log_site.as_deref(), compact).len();
-    let columns = rows::columns(screen, compact, app.log_site.as_deref());
+    let form = app.table_form(screen);
+    let total = rows::rows(screen, &app.data, app.log_site.as_deref(), form).len();
+    let columns = rows::columns(screen, form, app.log_site.as_deref());
     let mut nav = app.navs.get(&screen).cloned().unwrap_or_default();
     let block = section(app, counted(name, shown.len(), total, &nav));
     let inner = block.inner(area);
@@ -310,7 +318,7 @@ fn screen_table(frame: &mut Frame, app: &mut App, area: Rect, name: &str) {
         );
         return;
     }
-    table(frame, app, inner, columns, &shown, Some(&mut nav));
+    table(frame, app, inner, &columns, &shown, Some(&mut nav));
     app.navs.insert(screen, nav);
 }
 
@@ -399,9 +407,7 @@ fn overview(frame: &mut Frame, app: &mut App, area: Rect) {
                 pct_cell(s.cpu_pct),
                 pct_cell(s.mem_pct()),
                 pct_cell(s.disk_pct()),
-                super::table::Cell::plain(
-                    s.load1.map(|l| format!("{l:.2}")).unwrap_or("-".into()),
-                ),
+                super::table::Cell::plain(s.load1.map(|l| format!("{l:.2}")).unwrap_or("-".into())),
             ],
         })
         .collect();
@@ -448,15 +454,20 @@ fn overview(frame: &mut Frame, app: &mut App, area: Rect) {
         table(frame, app, inner, job_cols, &rows, None);
     }
     // Recent events.
-    let mut audit: Vec<TableRow> = rows::rows(Screen::Overview, &app.data, None, low);
+    let form = if low {
+        rows::Form::Compact
+    } else {
+        rows::Form::Full
+    };
+    let mut audit: Vec<TableRow> = rows::rows(Screen::Overview, &app.data, None, form);
     if low {
         audit.truncate(5);
     }
     let block = section(app, " Recent events ".to_owned());
     let inner = block.inner(events);
     frame.render_widget(block, events);
-    let cols = rows::columns(Screen::Overview, low, None);
-    table(frame, app, inner, cols, &audit, None);
+    let cols = rows::columns(Screen::Overview, form, None);
+    table(frame, app, inner, &cols, &audit, None);
 }
 
 /// Rows for the servers and jobs panels: what they hold, within a third of the screen.
@@ -525,8 +536,14 @@ fn servers(frame: &mut Frame, app: &mut App, area: Rect) {
             ("Image", plain(opt(&s.image))),
             ("IPv4", plain(opt(&s.ipv4))),
             ("Sites", plain(s.sites.to_string())),
-            ("Memory", plain(used_of(s.mem_used_bytes, s.mem_total_bytes))),
-            ("Disk", plain(used_of(s.disk_used_bytes, s.disk_total_bytes))),
+            (
+                "Memory",
+                plain(used_of(s.mem_used_bytes, s.mem_total_bytes)),
+            ),
+            (
+                "Disk",
+                plain(used_of(s.disk_used_bytes, s.disk_total_bytes)),
+            ),
         ],
     );
     let n = lines.len() as u16;
@@ -551,7 +568,10 @@ fn servers(frame: &mut Frame, app: &mut App, area: Rect) {
             super::data::percent(p.values.disk_used_bytes, p.values.disk_total_bytes)
         }),
         ("Network B/s", |p| {
-            Some(p.values.net_rx_bytes_per_s.unwrap_or(0.0) + p.values.net_tx_bytes_per_s.unwrap_or(0.0))
+            Some(
+                p.values.net_rx_bytes_per_s.unwrap_or(0.0)
+                    + p.values.net_tx_bytes_per_s.unwrap_or(0.0),
+            )
         }),
     ];
     let rows_each = if app.prefs.low { 1 } else { 3 };
@@ -578,14 +598,18 @@ fn servers(frame: &mut Frame, app: &mut App, area: Rect) {
         };
         let head = Line::from(vec![
             Span::styled(format!("{label:<12}"), st(app, StyleName::Muted)),
-            Span::raw(format!("{} now · avg {} · max {}", fmt(last), fmt(avg), fmt(max))),
+            Span::raw(format!(
+                "{} now · avg {} · max {}",
+                fmt(last),
+                fmt(avg),
+                fmt(max)
+            )),
         ]);
         if app.prefs.low {
             frame.render_widget(Paragraph::new(head), *a);
             continue;
         }
-        let [h, chart] =
-            Layout::vertical([Constraint::Length(1), Constraint::Length(2)]).areas(*a);
+        let [h, chart] = Layout::vertical([Constraint::Length(1), Constraint::Length(2)]).areas(*a);
         frame.render_widget(Paragraph::new(head), h);
         let width = usize::from(chart.width);
         let data: Vec<u64> = values
@@ -641,24 +665,59 @@ fn sites(frame: &mut Frame, app: &mut App, area: Rect) {
     let aliases = if s.aliases.is_empty() {
         "-".to_owned()
     } else {
-        s.aliases.iter().map(|a| clean(a)).collect::<Vec<_>>().join(", ")
+        s.aliases
+            .iter()
+            .map(|a| clean(a))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut lines = field_lines(
         app,
         vec![
-            ("Domains", plain(format!("{} {}", clean(&s.domain), if s.aliases.is_empty() { String::new() } else { format!("+ {}", aliases) }))),
+            (
+                "Domains",
+                plain(format!(
+                    "{} {}",
+                    clean(&s.domain),
+                    if s.aliases.is_empty() {
+                        String::new()
+                    } else {
+                        format!("+ {}", aliases)
+                    }
+                )),
+            ),
             ("Type", plain(kind)),
             ("Status", status),
-            ("TLS", Span::styled("none (certificates come later)", st(app, StyleName::Muted))),
-            ("Account", plain(s.system_user.as_deref().map(clean).unwrap_or("-".into()))),
-            ("Last apply", plain(s.applied_at.as_deref().map(short_time).unwrap_or("never".into()))),
+            (
+                "TLS",
+                Span::styled("none (certificates come later)", st(app, StyleName::Muted)),
+            ),
+            (
+                "Account",
+                plain(s.system_user.as_deref().map(clean).unwrap_or("-".into())),
+            ),
+            (
+                "Last apply",
+                plain(
+                    s.applied_at
+                        .as_deref()
+                        .map(short_time)
+                        .unwrap_or("never".into()),
+                ),
+            ),
             ("Tenant", plain(clean(&s.tenant))),
             ("Server", plain(clean(&s.server))),
         ],
     );
     if let Some(err) = &s.last_error {
-        lines.push(Line::from(Span::styled("Last error", st(app, StyleName::Muted))));
-        lines.push(Line::from(Span::styled(clean(err), st(app, StyleName::Error))));
+        lines.push(Line::from(Span::styled(
+            "Last error",
+            st(app, StyleName::Muted),
+        )));
+        lines.push(Line::from(Span::styled(
+            clean(err),
+            st(app, StyleName::Error),
+        )));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
@@ -672,7 +731,13 @@ fn jobs(frame: &mut Frame, app: &mut App, area: Rect) {
     let Some(id) = app.selected_id(Screen::Jobs) else {
         return;
     };
-    let Some(j) = app.data.jobs.iter().find(|j| j.id.to_string() == id).cloned() else {
+    let Some(j) = app
+        .data
+        .jobs
+        .iter()
+        .find(|j| j.id.to_string() == id)
+        .cloned()
+    else {
         return;
     };
     let block = section(app, format!(" Job {} ", j.id));
@@ -683,18 +748,41 @@ fn jobs(frame: &mut Frame, app: &mut App, area: Rect) {
         app,
         vec![
             ("Kind", plain(clean(&j.kind))),
-            ("State", Span::styled(clean(&j.state), rows::status_style(&j.state).map(|n| st(app, n)).unwrap_or_default())),
-            ("Progress", Span::styled(progress_text(j.progress, 20), st(app, StyleName::Chart))),
-            ("Attempts", plain(format!("{} of {}", j.attempts, j.max_attempts))),
+            (
+                "State",
+                Span::styled(
+                    clean(&j.state),
+                    rows::status_style(&j.state)
+                        .map(|n| st(app, n))
+                        .unwrap_or_default(),
+                ),
+            ),
+            (
+                "Progress",
+                Span::styled(progress_text(j.progress, 20), st(app, StyleName::Chart)),
+            ),
+            (
+                "Attempts",
+                plain(format!("{} of {}", j.attempts, j.max_attempts)),
+            ),
             ("By", plain(clean(&j.created_by))),
-            ("Tenant", plain(j.tenant.as_deref().map(clean).unwrap_or("platform".into()))),
+            (
+                "Tenant",
+                plain(j.tenant.as_deref().map(clean).unwrap_or("platform".into())),
+            ),
             ("Created", plain(short_time(&j.created_at))),
-            ("Message", plain(j.message.as_deref().map(clean).unwrap_or("-".into()))),
+            (
+                "Message",
+                plain(j.message.as_deref().map(clean).unwrap_or("-".into())),
+            ),
         ],
     );
     if let Some(err) = &j.error {
         lines.push(Line::from(Span::styled("Error", st(app, StyleName::Muted))));
-        lines.push(Line::from(Span::styled(clean(err), st(app, StyleName::Error))));
+        lines.push(Line::from(Span::styled(
+            clean(err),
+            st(app, StyleName::Error),
+        )));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
@@ -746,7 +834,10 @@ fn users(frame: &mut Frame, app: &mut App, area: Rect) {
                 super::table::Cell::plain(clean(&k.algorithm)),
                 super::table::Cell::plain(if k.automation { "automation" } else { "login" }),
                 super::table::Cell::plain(
-                    k.last_used_at.as_deref().map(short_time).unwrap_or("never".into()),
+                    k.last_used_at
+                        .as_deref()
+                        .map(short_time)
+                        .unwrap_or("never".into()),
                 ),
                 super::table::Cell::plain(clean(&k.comment)),
             ],
@@ -793,7 +884,14 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let mut wanted: Vec<(Option<Action>, String)> = app
         .screen_actions()
         .iter()
-        .map(|a| (Some(*a), format!("{} (selected row)", hint_word(*a, app.screen))))
+        .map(|a| {
+            let what = match a {
+                Action::Create => "create (a form)".to_owned(),
+                Action::Open => "detail of the row".to_owned(),
+                other => format!("{} the row", hint_word(*other, app.screen)),
+            };
+            (Some(*a), what)
+        })
         .collect();
     for (action, what) in [
         (Action::Up, "up"),
@@ -815,7 +913,7 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     }
     wanted.push((None, "the six screens".to_owned()));
     for (action, what) in [
-        (Action::Shell, "the shell (`tui` comes back)"),
+        (Action::Shell, "the shell (tui: back)"),
         (Action::Help, "this help"),
         (Action::Quit, "quit"),
     ] {
@@ -828,7 +926,11 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
             None => Some((screens.join(" "), what)),
         })
         .collect();
-    let key_width = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4);
+    let key_width = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4);
     let lines: Vec<Line> = entries
         .iter()
         .map(|(k, what)| {
@@ -840,16 +942,27 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     let rows_fit = area.height.saturating_sub(3) as usize;
     let two = lines.len() > rows_fit;
-    let per_col = if two { lines.len().div_ceil(2) } else { lines.len() };
-    let width = if two { area.width.min(116) } else { area.width.min(60) };
+    let per_col = if two {
+        lines.len().div_ceil(2)
+    } else {
+        lines.len()
+    };
+    let width = if two {
+        area.width.min(116)
+    } else {
+        area.width.min(60)
+    };
     let boxed = centered(area, width, per_col as u16 + 3);
     frame.render_widget(Clear, boxed);
-    let block = dialog(app, format!(" Keys: {} (any key closes) ", app.screen.title()));
+    let block = dialog(
+        app,
+        format!(" Keys: {} (any key closes) ", app.screen.title()),
+    );
     let inner = block.inner(boxed);
     frame.render_widget(block, boxed);
     if two {
-        let [l, r] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(inner);
         let (a, b2) = lines.split_at(per_col);
         frame.render_widget(Paragraph::new(a.to_vec()), l);
         frame.render_widget(Paragraph::new(b2.to_vec()), r);
@@ -917,7 +1030,10 @@ fn form(frame: &mut Frame, app: &App, area: Rect, f: &Form) {
                     }
                     spans.push(Span::styled(field.hint, st(app, StyleName::Disabled)));
                 } else {
-                    spans.push(Span::styled(clean(&field.value.text), st(app, StyleName::Input)));
+                    spans.push(Span::styled(
+                        clean(&field.value.text),
+                        st(app, StyleName::Input),
+                    ));
                     if focus {
                         spans.push(Span::styled(" ", st(app, StyleName::Selected)));
                     }
@@ -928,7 +1044,10 @@ fn form(frame: &mut Frame, app: &App, area: Rect, f: &Form) {
     }
     lines.push(Line::from(""));
     match &f.error {
-        Some(e) => lines.push(Line::from(Span::styled(clean(e), st(app, StyleName::Error)))),
+        Some(e) => lines.push(Line::from(Span::styled(
+            clean(e),
+            st(app, StyleName::Error),
+        ))),
         None => lines.push(Line::from(Span::styled(
             "tab next · ←/→ choose · enter create · esc cancel",
             st(app, StyleName::Muted),
