@@ -33,7 +33,8 @@
 # a threshold: 1.5 s for the first frame, 300 ms after a key.
 #   1. first frame: bytes from the spawn of ssh until quiet for 1.5 s, and the time from the
 #      spawn to the last byte of that burst (which includes the SSH login);
-#   2. navigation keypress: Down (ESC[B), then Up (ESC[A), alternately, --presses in all, each
+#   2. navigation keypress: on the Sites screen (`3` first: the Overview has no selection),
+#      Down (ESC[B), then Up (ESC[A), alternately, --presses in all, each
 #      followed by its burst; median and max bytes per press;
 #   3. keypress -> frame written: for each of those presses, the time from the write of the
 #      key to the first byte and to the last byte of its burst (the frame complete); p50, p99
@@ -295,7 +296,8 @@ def measure(port, key, mode, presses, idle, quit_keys, pid_file, out_file, show)
         sys.stderr.write(f"tui_bytes: {mode}: the first frame never went quiet for 1.5 s "
                          f"in 30 s\n")
 
-    # 2. and 3. Navigation keypresses.
+    # 2. and 3. Navigation keypresses, on the Sites screen (the Overview has no selection).
+    key(b"3")
     press_bytes, press_first, press_last, press_slow = [], [], [], 0
     for i in range(presses):
         size, first, last, slow = key(DOWN if i % 2 == 0 else UP)
