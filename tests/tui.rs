@@ -293,7 +293,7 @@ fn keys_become_the_commands_of_the_tree() {
         }]
     );
     assert_eq!(app.running.len(), 1);
-    let refresh = app.ran("site create fresh.example --type static", 0, "");
+    let refresh = app.ran("site create fresh.example --type static", 0, "{}", "");
     assert!(refresh.contains(&Effect::Fetch(Query::Sites)));
 
     let selected = app.selected_id(Screen::Sites).expect("a selected site");
@@ -311,6 +311,52 @@ fn keys_become_the_commands_of_the_tree() {
     );
     assert_eq!(press(&mut app, "!"), vec![Effect::Shell]);
     assert_eq!(press(&mut app, "q"), vec![Effect::Quit]);
+}
+
+#[test]
+fn results_say_what_was_made_and_errors_say_why() {
+    let mut app = seeded("owner", "default", "default", (120, 40));
+    press(&mut app, "6c");
+    press(&mut app, "dave");
+    let effects = app.key(&key(KeyCode::Enter));
+    assert_eq!(
+        effects,
+        vec![Effect::Run {
+            argv: words("user create dave --role viewer -o json"),
+            label: "user create dave --role viewer".into(),
+        }]
+    );
+    app.ran(
+        "user create dave --role viewer",
+        0,
+        r#"{"user":{"name":"dave"},"enroll_code":"K7Q2-M9XD"}"#,
+        "",
+    );
+    let status = app.status.clone().expect("a message");
+    assert!(
+        status.text.contains("enrollment code K7Q2-M9XD"),
+        "{status:?}"
+    );
+
+    press(&mut app, "3c");
+    press(&mut app, "shop.example");
+    let effects = app.key(&key(KeyCode::Enter));
+    let [Effect::Run { label, .. }] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(label, "site create shop.example --type php");
+    app.ran(
+        "site create shop.example --type php",
+        4,
+        "",
+        "error: site shop.example already exists\n",
+    );
+    let status = app.status.clone().expect("a message");
+    assert_eq!(
+        status.text,
+        "site create shop.example --type php: error: site shop.example already exists (exit 4)"
+    );
+    assert!(app.running.is_empty());
 }
 
 #[test]

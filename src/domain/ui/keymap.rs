@@ -54,7 +54,7 @@ impl Action {
             Action::Quit => "quit vipanel",
             Action::Help => "show or hide the keys",
             Action::Back => "close the overlay, clear the filter, go back",
-            Action::Command => "type a command (like in the shell)",
+            Action::Command => "command mode: a screen by name (:sites, :srv), :shell, :quit",
             Action::Filter => "filter the list",
             Action::Shell => "leave the dashboard for the shell",
             Action::Refresh => "refresh now",

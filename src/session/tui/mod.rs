@@ -197,8 +197,9 @@ impl Dashboard {
                 Arrived::Ran {
                     label,
                     exit,
+                    stdout,
                     stderr,
-                } => self.app.ran(&label, exit, &stderr),
+                } => self.app.ran(&label, exit, &stdout, &stderr),
                 Arrived::Changed(kind) => {
                     self.app.changed(&kind, Instant::now());
                     Vec::new()

@@ -15,6 +15,7 @@ pub enum Arrived {
     Ran {
         label: String,
         exit: u8,
+        stdout: String,
         stderr: String,
     },
     /// An object changed (its kind: `site`, `server`, …).
@@ -172,6 +173,7 @@ impl Source {
                         Purpose::Run(label) => Arrived::Ran {
                             label,
                             exit,
+                            stdout: f.stdout,
                             stderr: f.stderr,
                         },
                     });

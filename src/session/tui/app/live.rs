@@ -87,12 +87,13 @@ impl App {
     }
 
     /// A command started with [`Effect::Run`] ended.
-    pub fn ran(&mut self, label: &str, exit: u8, stderr: &str) -> Vec<Effect> {
+    pub fn ran(&mut self, label: &str, exit: u8, stdout: &str, stderr: &str) -> Vec<Effect> {
         if let Some(i) = self.running.iter().position(|l| l == label) {
             self.running.remove(i);
         }
         if exit == 0 {
-            self.say(format!("done: {}", clean(label)), StyleName::Ok);
+            let extra = what_it_made(stdout);
+            self.say(format!("done: {}{extra}", clean(label)), StyleName::Ok);
         } else {
             let why = stderr
                 .lines()
@@ -231,4 +232,19 @@ fn set<T: PartialEq>(slot: &mut T, new: T) -> bool {
     }
     *slot = new;
     true
+}
+
+/// What a command's JSON answer says the user must see: a new user's one-time enrollment code,
+/// the job a change was queued as.
+fn what_it_made(stdout: &str) -> String {
+    let Ok(serde_json::Value::Object(answer)) = serde_json::from_str(stdout) else {
+        return String::new();
+    };
+    if let Some(code) = answer.get("enroll_code").and_then(|c| c.as_str()) {
+        return format!(" · enrollment code {} (give it to the user)", clean(code));
+    }
+    match (answer.get("id"), answer.get("kind"), answer.get("state")) {
+        (Some(id), Some(_), Some(_)) => format!(" · job {id} (see Jobs)"),
+        _ => String::new(),
+    }
 }
