@@ -10,6 +10,7 @@ Shell:
   Ctrl-C       clear the line, or cancel a running command
   Ctrl-L       clear the screen (also `clear`)
   Ctrl-D       leave (also `exit`)
+  tui          back to the dashboard (where `!` comes here)
   A line starting with a space is not kept in the history. An open quote continues the
   line on the next one.
 ";

@@ -157,8 +157,8 @@ pub enum Query {
     Keys,
     /// A server's history for its detail view.
     Metrics(String),
-    /// The tail of a site's access log.
-    SiteLog(String),
+    /// The tail of a site's access log, or of its error log (`true`).
+    SiteLog(String, bool),
 }
 
 /// Audit rows kept for the Logs screen and the Overview's recent events.
@@ -179,8 +179,13 @@ impl Query {
             Query::Users => words(&["user", "list"]),
             Query::Keys => words(&["key", "list"]),
             Query::Metrics(server) => words(&["metrics", server, "--since", "1h"]),
-            Query::SiteLog(domain) => {
-                words(&["site", "logs", domain, "--lines", &LOG_LINES.to_string()])
+            Query::SiteLog(domain, error) => {
+                let lines = LOG_LINES.to_string();
+                let mut w = vec!["site", "logs", domain, "--lines", &lines];
+                if *error {
+                    w.push("--error");
+                }
+                words(&w)
             }
         };
         let mut argv = words;

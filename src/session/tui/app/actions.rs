@@ -12,6 +12,15 @@ impl App {
         if !self.screen_actions().contains(&action) {
             return Vec::new();
         }
+        if self.screen == Screen::Logs {
+            // `l` on a site's log: its access log or its error log.
+            if self.log_site.is_some() {
+                self.error_log = !self.error_log;
+                self.data.site_log.clear();
+                return self.refresh_screen();
+            }
+            return Vec::new();
+        }
         if !self.allowed(action) {
             let why = if self.may_change() {
                 "only owners and admins manage users"
@@ -60,6 +69,7 @@ impl App {
             }
             (Screen::Sites, Action::Logs) => {
                 self.log_site = Some(id);
+                self.error_log = false;
                 self.data.site_log.clear();
                 return self.go(Screen::Logs);
             }
@@ -153,6 +163,7 @@ impl App {
             ("refresh" | "r", _) => self.refresh_screen(),
             ("logs" | "log", Some(domain)) => {
                 self.log_site = Some(clean(domain));
+                self.error_log = false;
                 self.data.site_log.clear();
                 self.go(Screen::Logs)
             }

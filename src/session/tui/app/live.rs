@@ -72,7 +72,7 @@ impl App {
                 let old = d.metrics.insert(name.clone(), points.clone());
                 old.as_ref() != Some(&points)
             }
-            Query::SiteLog(_) => {
+            Query::SiteLog(..) => {
                 let lines: Vec<String> = serde_json::from_str(text)?;
                 set(&mut d.site_log, lines.iter().map(|l| clean(l)).collect())
             }

@@ -85,7 +85,7 @@ impl Screen {
             Screen::Sites => vec![Query::Sites],
             Screen::Jobs => vec![Query::Jobs],
             Screen::Logs => match &app.log_site {
-                Some(domain) => vec![Query::SiteLog(domain.clone())],
+                Some(domain) => vec![Query::SiteLog(domain.clone(), app.error_log)],
                 None => vec![],
             },
             Screen::Users if app.manages_users() => vec![Query::Users, Query::Keys],
@@ -214,6 +214,8 @@ pub struct App {
     pub stale: bool,
     /// The site whose access log the Logs screen shows (else the audit trail).
     pub log_site: Option<String>,
+    /// The Logs screen shows the site's error log rather than its access log.
+    pub error_log: bool,
     pub size: (u16, u16),
     /// Something visible changed since the last draw.
     pub dirty: bool,
@@ -244,6 +246,7 @@ impl App {
             running: Vec::new(),
             stale: false,
             log_site: None,
+            error_log: false,
             size,
             dirty: true,
             spinner: 0,
@@ -324,6 +327,7 @@ impl App {
                 Action::Logs,
             ],
             Screen::Jobs => &[Action::Open, Action::Delete, Action::Retry],
+            Screen::Logs if self.log_site.is_some() => &[Action::Logs],
             Screen::Logs => &[],
             Screen::Users => &[
                 Action::Create,

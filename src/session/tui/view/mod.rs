@@ -212,6 +212,7 @@ pub(super) fn hint_word(action: Action, screen: Screen) -> &'static str {
         (Action::Resize, _) => "resize",
         (Action::Power, _) => "power",
         (Action::Retry, _) => "retry",
+        (Action::Logs, Screen::Logs) => "access/error",
         (Action::Logs, _) => "logs",
         _ => "",
     }
@@ -334,7 +335,7 @@ pub(super) fn error_of(app: &App, screen: Screen) -> Option<String> {
         Screen::Jobs => Query::Jobs,
         Screen::Users => Query::Users,
         Screen::Logs => match &app.log_site {
-            Some(d) => Query::SiteLog(d.clone()),
+            Some(d) => Query::SiteLog(d.clone(), app.error_log),
             None => Query::Audit,
         },
         Screen::Overview => Query::Dashboard,

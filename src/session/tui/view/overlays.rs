@@ -2,7 +2,7 @@
 
 use super::{hint_word, st};
 use crate::domain::ui::{Action, StyleName};
-use crate::session::tui::app::App;
+use crate::session::tui::app::{App, Screen};
 use crate::session::tui::data::clean;
 use crate::session::tui::form::{FieldKind, Form};
 use ratatui::Frame;
@@ -49,6 +49,10 @@ pub(super) fn help(frame: &mut Frame, app: &App, area: Rect) {
             let what = match a {
                 Action::Create => "create (a form)".to_owned(),
                 Action::Open => "detail of the row".to_owned(),
+                Action::Logs if app.screen == Screen::Logs => {
+                    "a site's access or error log".to_owned()
+                }
+                Action::Logs => "the site's logs".to_owned(),
                 other => format!("{} the row", hint_word(*other, app.screen)),
             };
             (Some(*a), what)

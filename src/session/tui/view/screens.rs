@@ -463,6 +463,7 @@ pub(super) fn jobs(frame: &mut Frame, app: &mut App, area: Rect) {
 
 pub(super) fn logs(frame: &mut Frame, app: &mut App, area: Rect) {
     let title = match &app.log_site {
+        Some(domain) if app.error_log => format!("Error log of {}", clean(domain)),
         Some(domain) => format!("Access log of {}", clean(domain)),
         None => "Audit trail".to_owned(),
     };
