@@ -470,3 +470,52 @@ impl std::io::Write for Written {
         Ok(())
     }
 }
+
+/// A change made elsewhere fetches what shows it, once, shortly after (events come in bursts);
+/// the screen refreshes on its period; what is not on screen waits until it is.
+#[test]
+fn changes_elsewhere_fetch_what_shows_them() {
+    let mut app = app_at_sites(120, 40);
+    let t0 = std::time::Instant::now();
+    app.tick(t0); // sets the first periodic refresh
+    app.changed("site", t0);
+    app.changed("site", t0);
+    assert!(app.tick(t0).is_empty(), "debounced");
+    let effects = app.tick(t0 + std::time::Duration::from_millis(150));
+    assert!(
+        effects.contains(&Effect::Fetch(Query::Sites)),
+        "{effects:?}"
+    );
+    assert_eq!(
+        effects
+            .iter()
+            .filter(|e| **e == Effect::Fetch(Query::Sites))
+            .count(),
+        1
+    );
+    assert!(
+        !effects.contains(&Effect::Fetch(Query::Users)),
+        "not on screen: {effects:?}"
+    );
+    let later = t0 + app.prefs.refresh + std::time::Duration::from_millis(200);
+    assert!(
+        app.tick(later).contains(&Effect::Fetch(Query::Sites)),
+        "periodic"
+    );
+}
+
+#[test]
+fn the_top_line_shows_stale_data_and_running_commands() {
+    let mut app = app_at_sites(120, 40);
+    app.set_stale(true);
+    assert!(app.dirty);
+    press(&mut app, "x"); // disable the selected site: runs at once
+    assert_eq!(app.running.len(), 1);
+    let text = draw(&mut app);
+    let top = text
+        .lines()
+        .find(|l| l.contains("1 Overview"))
+        .expect("tab bar");
+    assert!(top.contains(" stale "), "{top}");
+    assert!(top.contains("disable shop.example"), "{top}");
+}
