@@ -114,9 +114,15 @@ impl Dashboard {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        // The terminal may have been resized while the data came.
         if let Ok((w, h)) = terminal::size() {
-            self.app.resized(w, h);
-            let _ = terminal.resize(Rect::new(0, 0, w, h));
+            let area = Rect::new(0, 0, w, h);
+            if terminal.get_frame().area() != area {
+                let _ = terminal.resize(area);
+            }
+            if (w, h) != self.app.size {
+                self.app.resized(w, h);
+            }
         }
         self.app.dirty = true;
         loop {
@@ -237,17 +243,22 @@ type Tty = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 fn enter() -> std::io::Result<Tty> {
     terminal::enable_raw_mode()?;
     let mut out = std::io::stdout();
-    execute!(out, terminal::EnterAlternateScreen, cursor::Hide)?;
+    // Cleared here rather than by ratatui's `clear`, which asks the terminal where its cursor
+    // is (a round trip on every start).
+    execute!(
+        out,
+        terminal::EnterAlternateScreen,
+        cursor::Hide,
+        terminal::Clear(terminal::ClearType::All)
+    )?;
     let (w, h) = terminal::size()?;
     // A fixed viewport: ratatui never asks the terminal for its size or cursor itself.
-    let mut t = Terminal::with_options(
+    Terminal::with_options(
         CrosstermBackend::new(BufWriter::with_capacity(16 * 1024, out)),
         TerminalOptions {
             viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
         },
-    )?;
-    t.clear()?;
-    Ok(t)
+    )
 }
 
 fn leave() {
