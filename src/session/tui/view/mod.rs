@@ -25,6 +25,8 @@ const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let area = frame.area();
+    // The theme's text style under everything (a theme with a background paints it all).
+    frame.render_widget(Block::new().style(st(app, StyleName::Text)), area);
     if !app.fits() {
         too_small(frame, app, area);
         return;
@@ -296,11 +298,19 @@ pub(super) fn table(
 }
 
 /// The title of a table section: `Sites 3/20 /shop`.
-fn counted(name: &str, shown: usize, total: usize, nav: &TableNav) -> String {
+fn counted<'a>(app: &App, name: &str, shown: usize, total: usize, nav: &TableNav) -> Line<'a> {
+    let title = st(app, StyleName::Title);
     if nav.filter.is_active() {
-        format!(" {name} {shown}/{total} /{} ", clean(nav.filter.text()))
+        Line::from(vec![
+            Span::styled(format!(" {name} {shown}/{total} "), title),
+            Span::styled(
+                format!("/{}", clean(nav.filter.text())),
+                st(app, StyleName::FilterMatch),
+            ),
+            Span::styled(" ", title),
+        ])
     } else {
-        format!(" {name} {total} ")
+        Line::from(Span::styled(format!(" {name} {total} "), title))
     }
 }
 
@@ -312,7 +322,10 @@ pub(super) fn screen_table(frame: &mut Frame, app: &mut App, area: Rect, name: &
     let total = rows::rows(screen, &app.data, app.log_site.as_deref(), form).len();
     let columns = rows::columns(screen, form, app.log_site.as_deref());
     let mut nav = app.navs.get(&screen).cloned().unwrap_or_default();
-    let block = section(app, counted(name, shown.len(), total, &nav));
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .border_style(st(app, StyleName::Border))
+        .title(counted(app, name, shown.len(), total, &nav));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(query) = error_of(app, screen) {
