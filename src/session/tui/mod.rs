@@ -236,17 +236,22 @@ type Tty = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 fn enter() -> std::io::Result<Tty> {
     terminal::enable_raw_mode()?;
     let mut out = std::io::stdout();
-    execute!(out, terminal::EnterAlternateScreen, cursor::Hide)?;
+    // Cleared here, not with `Terminal::clear`, which asks the terminal for the cursor position
+    // (a terminal that does not answer, like `ssh -tt` from a script, failed after 2 s).
+    execute!(
+        out,
+        terminal::EnterAlternateScreen,
+        cursor::Hide,
+        terminal::Clear(terminal::ClearType::All)
+    )?;
     let (w, h) = terminal::size()?;
     // A fixed viewport: ratatui never asks the terminal for its size or cursor itself.
-    let mut t = Terminal::with_options(
+    Terminal::with_options(
         CrosstermBackend::new(BufWriter::with_capacity(16 * 1024, out)),
         TerminalOptions {
             viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
         },
-    )?;
-    t.clear()?;
-    Ok(t)
+    )
 }
 
 fn leave() {
