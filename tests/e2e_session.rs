@@ -192,6 +192,7 @@ fn check_identity_and_environment(pid: u32) {
             [
                 "TERM",
                 "VIPANEL_SESSION_FD",
+                "VIPANEL_SESSION_START",
                 "LANG",
                 "NO_COLOR",
                 "COLORTERM"
@@ -209,6 +210,9 @@ fn a_plain_login_runs_the_shell_as_the_session_account_and_exits_with_its_status
     let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
         return;
     };
+    // A plain login opens the dashboard; `!` switches to the shell.
+    term.wait_for(&d, "1 Overview");
+    term.keys(&["!"]);
     term.wait_for(&d, "admin@system> ");
     let pids = sessions_of(&d);
     assert_eq!(pids.len(), 1, "{:?}", children(d.pid()));
@@ -452,7 +456,7 @@ fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
         .expect(0);
     // An earlier session leaves a line in the history (kept by the daemon).
     {
-        let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+        let Some(term) = Tmux::start(&d, &d.admin_key, Some("shell")) else {
             return;
         };
         term.wait_for(&d, "admin@system> ");
@@ -461,7 +465,7 @@ fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
         term.type_line("exit");
         assert_eq!(term.wait_exit(&d), 0);
     }
-    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+    let Some(term) = Tmux::start(&d, &d.admin_key, Some("shell")) else {
         return;
     };
     term.wait_for(&d, "admin@system> ");
@@ -498,7 +502,7 @@ fn a_site_created_by_another_connection_completes_at_once() {
     let Some(d) = Daemon::start() else { return };
     d.panel(&d.admin_key, &["site", "create", "alpha.example.com"])
         .expect(0);
-    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+    let Some(term) = Tmux::start(&d, &d.admin_key, Some("shell")) else {
         return;
     };
     term.wait_for(&d, "admin@system> ");
