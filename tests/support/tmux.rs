@@ -272,5 +272,13 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.command().arg("kill-server").status();
+        // The server leaves its socket file behind (`-L NAME`: tmux-UID/NAME in TMUX_TMPDIR).
+        let dir = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let socket = std::path::Path::new(&dir)
+            .join(format!("tmux-{uid}"))
+            .join(&self.socket);
+        let _ = std::fs::remove_file(socket);
     }
 }
