@@ -8,6 +8,7 @@ mod support;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::tmux::{Tmux, wait_until};
 use support::{Daemon, Key, PANEL, TtyClient};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -43,20 +44,6 @@ fn sessions_of(d: &Daemon) -> Vec<u32> {
         .filter(|(_, cmd)| cmd.contains("__session"))
         .map(|(pid, _)| pid)
         .collect()
-}
-
-/// Waits until `check` holds (bounded), with `what` in the failure.
-#[track_caller]
-fn wait_until(what: &str, d: &Daemon, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {WAIT:?}\n--- log ---\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Whether `pid` is a live (not reaped) session process.
@@ -102,108 +89,6 @@ impl Client {
 
     fn kill9(&mut self) {
         self.0.kill9();
-    }
-}
-
-/// What the shell around the ssh client in tmux prints before the client's exit status.
-const EXIT_MARK: &str = "[ssh exit status ";
-
-/// A terminal that answers like a real one (reedline asks for the cursor position): the ssh
-/// client inside a tmux server of its own, removed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(d: &Daemon, key: &Key, remote: Option<&str>) -> Option<Tmux> {
-        if !support::program_exists("tmux") {
-            if std::env::var("VIPANEL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("tmux is missing; VIPANEL_REQUIRE_SERVICES=1 forbids skipping");
-            }
-            eprintln!("skipping: this test needs tmux (apt-get install tmux)");
-            return None;
-        }
-        let socket = format!("vipanel-e2e-{}-{}", std::process::id(), d.port());
-        let ssh = d.ssh_command(key, PANEL, &["-t"], remote, false);
-        // Under a shell that prints the client's exit status ([`Tmux::wait_exit`]).
-        let mut words = vec![
-            "sh".to_owned(),
-            "-c".to_owned(),
-            format!("\"$@\"; echo \"{EXIT_MARK}$?]\""),
-            "sh".to_owned(),
-            ssh.get_program().to_string_lossy().into_owned(),
-        ];
-        words.extend(ssh.get_args().map(|a| a.to_string_lossy().into_owned()));
-        let tmux = Tmux { socket };
-        let mut cmd = tmux.command();
-        cmd.args(["new-session", "-d", "-x", "100", "-y", "30"])
-            .args(&words)
-            .env_remove("SSH_AUTH_SOCK");
-        assert!(cmd.status().expect("tmux").success(), "tmux new-session");
-        let mut keep = tmux.command();
-        keep.args(["set-option", "-g", "remain-on-exit", "on"]);
-        assert!(keep.status().expect("tmux").success());
-        Some(tmux)
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        cmd
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .command()
-            .args(["capture-pane", "-p", "-J"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    #[track_caller]
-    fn wait_for(&self, d: &Daemon, needle: &str) -> String {
-        wait_until(&format!("{needle:?} on the screen"), d, || {
-            self.screen().contains(needle)
-        });
-        self.screen()
-    }
-
-    fn type_line(&self, line: &str) {
-        let mut cmd = self.command();
-        cmd.args(["send-keys", "-l", line]);
-        assert!(cmd.status().expect("tmux send-keys").success());
-        let mut enter = self.command();
-        enter.args(["send-keys", "Enter"]);
-        assert!(enter.status().expect("tmux send-keys").success());
-    }
-
-    /// Sends tmux key names (`Up`, `Tab`, `C-c`, `Enter`).
-    fn keys(&self, keys: &[&str]) {
-        let mut cmd = self.command();
-        cmd.arg("send-keys").args(keys);
-        assert!(cmd.status().expect("tmux send-keys").success());
-    }
-
-    /// The exit status of the ssh client, once it exited, as the shell around it printed it
-    /// (tmux's own `pane_dead_status` is sometimes missing when the pane is already dead).
-    #[track_caller]
-    fn wait_exit(&self, d: &Daemon) -> i32 {
-        let screen = self.wait_for(d, EXIT_MARK);
-        screen
-            .rsplit_once(EXIT_MARK)
-            .and_then(|(_, rest)| rest.split_once(']'))
-            .and_then(|(status, _)| status.parse().ok())
-            .unwrap_or(-1)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
     }
 }
 
@@ -307,6 +192,7 @@ fn check_identity_and_environment(pid: u32) {
             [
                 "TERM",
                 "VIPANEL_SESSION_FD",
+                "VIPANEL_SESSION_START",
                 "LANG",
                 "NO_COLOR",
                 "COLORTERM"
@@ -324,6 +210,9 @@ fn a_plain_login_runs_the_shell_as_the_session_account_and_exits_with_its_status
     let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
         return;
     };
+    // A plain login opens the dashboard; `!` switches to the shell.
+    term.wait_for(&d, "1 Overview");
+    term.keys(&["!"]);
     term.wait_for(&d, "admin@system> ");
     let pids = sessions_of(&d);
     assert_eq!(pids.len(), 1, "{:?}", children(d.pid()));
@@ -567,7 +456,7 @@ fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
         .expect(0);
     // An earlier session leaves a line in the history (kept by the daemon).
     {
-        let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+        let Some(term) = Tmux::start(&d, &d.admin_key, Some("shell")) else {
             return;
         };
         term.wait_for(&d, "admin@system> ");
@@ -576,7 +465,7 @@ fn the_shell_completes_live_values_recalls_history_and_cancels_a_follow() {
         term.type_line("exit");
         assert_eq!(term.wait_exit(&d), 0);
     }
-    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+    let Some(term) = Tmux::start(&d, &d.admin_key, Some("shell")) else {
         return;
     };
     term.wait_for(&d, "admin@system> ");
@@ -613,7 +502,7 @@ fn a_site_created_by_another_connection_completes_at_once() {
     let Some(d) = Daemon::start() else { return };
     d.panel(&d.admin_key, &["site", "create", "alpha.example.com"])
         .expect(0);
-    let Some(term) = Tmux::start(&d, &d.admin_key, None) else {
+    let Some(term) = Tmux::start(&d, &d.admin_key, Some("shell")) else {
         return;
     };
     term.wait_for(&d, "admin@system> ");

@@ -14,6 +14,7 @@ pub mod hetzner_api;
 mod hetzner_catalogue;
 pub mod host;
 mod require;
+pub mod tmux;
 
 use serde_json::Value;
 use std::collections::HashSet;
