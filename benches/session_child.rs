@@ -91,6 +91,9 @@ impl Session {
             .env_clear()
             .env("TERM", "xterm-256color")
             .env("VIPANEL_SESSION_FD", "3")
+            // The shell, as `ssh -t … shell` starts it (a plain login opens the dashboard,
+            // measured by benches/tui_bytes.sh).
+            .env("VIPANEL_SESSION_START", "shell")
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave.try_clone().unwrap()));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end interactive-session benchmark against the real daemon: `ssh -tt panel@127.0.0.1`
-# (a shell login) until the shell's prompt is drawn, the memory of many concurrent sessions, the
-# bytes sent back per echoed keystroke, and the terminal round trips a prompt costs.
+# End-to-end interactive-session benchmark against the real daemon: `ssh -tt panel@127.0.0.1
+# shell` (a shell login; a login without a command opens the dashboard, measured by
+# benches/tui_bytes.sh) until the shell's prompt is drawn, the memory of many concurrent
+# sessions, the bytes sent back per echoed keystroke, and the terminal round trips a prompt costs.
 #
 #   bash benches/session_login.sh [--runs N] [--sessions N] [--binary PATH] [--markdown]
 #
@@ -87,7 +88,7 @@ daemon, runs, sessions, markdown = int(daemon), int(runs), int(sessions), markdo
 SSH = ["ssh", "-F", "/dev/null", "-p", port, "-i", key, "-o", "IdentitiesOnly=yes",
        "-o", "IdentityAgent=none", "-o", "StrictHostKeyChecking=no",
        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
-       "-o", "ControlMaster=no", "-o", "ControlPath=none", "-tt", "panel@127.0.0.1"]
+       "-o", "ControlMaster=no", "-o", "ControlPath=none", "-tt", "panel@127.0.0.1", "shell"]
 PROMPT = b"admin@system> "
 ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[@-~]|\x1b\][^\x07]*\x07")
 DSR = b"\x1b[6n"

@@ -253,7 +253,7 @@ my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $ARGV[0]) or die "c
 my $fd = fileno($s);
 if ($fd != 3) { POSIX::dup2($fd, 3) or die "dup2: $!"; POSIX::close($fd); }
 my %keep = map { $_ => $ENV{$_} } grep { exists $ENV{$_} } qw(TERM NO_COLOR);
-%ENV = (%keep, VIPANEL_SESSION_FD => "3");
+%ENV = (%keep, VIPANEL_SESSION_FD => "3", VIPANEL_SESSION_START => "shell");
 exec { $ARGV[1] } $ARGV[1], "__session" or die "exec: $!";
 "#;
 
