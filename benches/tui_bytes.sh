@@ -42,7 +42,9 @@
 #   4. screen switch: `3` (Sites) then `1` (Overview), ten times each; median and max bytes
 #      per switch;
 #   5. idle: with no input, the bytes written in the next --idle seconds; total and B/s;
-#   6. quit: `q` (TUI_BYTES_QUIT_KEYS=BYTES replaces it, a bash $'...' string, e.g.
+#   6. memory: the PSS of the session process (`Pss:` of /proc/PID/smaps_rollup of the daemon's
+#      `vipanel __session` child), read after the idle time;
+#   7. quit: `q` (TUI_BYTES_QUIT_KEYS=BYTES replaces it, a bash $'...' string, e.g.
 #      $'\x15exit\r' for trying the harness against the line shell); ssh must exit with status
 #      0 within 5 s, else the benchmark fails.
 # The 300 ms threshold means a refresh that falls within 300 ms after a key's frame is counted
@@ -327,6 +329,9 @@ def measure(port, key, mode, presses, idle, quit_keys, pid_file, out_file, show)
         idle_bytes += len(got[1])
         idle_chunks += 1
 
+    # The session process's memory after all that (its PSS, from smaps_rollup).
+    pss_kb = session_pss_kb(int(os.environ.get("TUI_BYTES_DAEMON", "0")))
+
     # 6. Quit.
     os.write(fd, quit_keys)
     end = time.monotonic() + 5
@@ -347,7 +352,7 @@ def measure(port, key, mode, presses, idle, quit_keys, pid_file, out_file, show)
         "press_last_ms": press_last, "press_slow": press_slow,
         "switch_bytes": switch_bytes, "switch_slow": switch_slow,
         "idle_s": idle, "idle_bytes": idle_bytes, "idle_chunks": idle_chunks,
-        "queries": queries, "exit_code": exit_code,
+        "queries": queries, "exit_code": exit_code, "pss_kb": pss_kb,
     }
     with open(out_file, "a") as f:
         f.write(json.dumps(result) + "\n")
@@ -427,6 +432,24 @@ def pct(values, p):
     s = sorted(values)
     return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
+def session_pss_kb(daemon):
+    """PSS in kB of the daemon's one `vipanel __session` child (None when not found)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            argv = open(f"/proc/{entry}/cmdline", "rb").read()
+            if ppid != daemon or b"__session" not in argv:
+                continue
+            for line in open(f"/proc/{entry}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
 def report(results_file, cmdline, machine, markdown):
     rows = [json.loads(line) for line in open(results_file)]
     med = statistics.median
@@ -458,6 +481,8 @@ def report(results_file, cmdline, machine, markdown):
         print(f"    idle {x['idle_s']:>4} s              {x['idle_bytes']:>8} bytes, "
               f"{x['idle_bytes'] / x['idle_s']:.1f} B/s in {x['idle_chunks']} reads")
         print(f"    cursor queries         {x['queries']} answered")
+        pss = x.get("pss_kb")
+        print(f"    session process PSS    {pss if pss is not None else 'n/a'} kB (after the idle time)")
         quit = ("no exit within 5 s (killed)" if x["exit_code"] is None
                 else f"ssh exit status {x['exit_code']}")
         print(f"    quit                   {quit}")
@@ -466,15 +491,15 @@ def report(results_file, cmdline, machine, markdown):
         print(f"`{cmdline}`")
         print()
         print("| mode | first frame bytes | nav press median/max bytes | switch median/max bytes "
-              "| idle B/s | key→frame p50/p99/max ms |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+              "| idle B/s | key→frame p50/p99/max ms | session PSS kB |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for x in rows:
             lat = x["press_last_ms"]
             lat_s = (f"{pct(lat, 50):.1f} / {pct(lat, 99):.1f} / {max(lat):.1f}" if lat else "n/a")
             first = f"{x['first_bytes']}" + (" (never quiet)" if x["first_slow"] else "")
             print(f"| {x['mode']} | {first} | {med(x['press_bytes']):g} / "
                   f"{max(x['press_bytes'])} | {med(x['switch_bytes']):g} / {max(x['switch_bytes'])} "
-                  f"| {x['idle_bytes'] / x['idle_s']:.1f} | {lat_s} |")
+                  f"| {x['idle_bytes'] / x['idle_s']:.1f} | {lat_s} | {x.get('pss_kb') or 'n/a'} |")
         print()
         print(f"Machine: {machine}.")
 
@@ -500,7 +525,7 @@ for mode in "${MODE_LIST[@]}"; do
     fi
     note "$mode mode: first frame, $PRESSES presses, 20 screen switches, ${IDLE} s idle"
     rc=0
-    python3 "$DIR/client.py" measure "$PORT" "$DIR/admin" "$mode" "$PRESSES" "$IDLE" \
+    TUI_BYTES_DAEMON=$VIPANEL_PID python3 "$DIR/client.py" measure "$PORT" "$DIR/admin" "$mode" "$PRESSES" "$IDLE" \
         "$QUIT_HEX" "$DIR/ssh.pid" "$DIR/results.jsonl" "$SHOW" &
     CLIENT_PID=$!
     wait "$CLIENT_PID" || rc=$?

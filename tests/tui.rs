@@ -519,3 +519,44 @@ fn the_top_line_shows_stale_data_and_running_commands() {
     assert!(top.contains(" stale "), "{top}");
     assert!(top.contains("disable shop.example"), "{top}");
 }
+
+/// Text from the panel never reaches the terminal with control characters in it.
+#[test]
+fn control_characters_from_the_panel_are_never_drawn() {
+    let mut app = seeded("owner", "default", "default", (120, 40));
+    let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut jobs: serde_json::Value = serde_json::from_str(JOBS).expect("jobs");
+    jobs[0]["message"] = serde_json::json!(format!("step {evil} 2"));
+    app.loaded(Query::Jobs, Ok(jobs.to_string()));
+    app.log_site = Some("shop.example".into());
+    app.loaded(
+        Query::SiteLog("shop.example".into(), false),
+        Ok(serde_json::json!([format!("GET /{evil} 200")]).to_string()),
+    );
+    for screen in ["1", "4", "5"] {
+        press(&mut app, screen);
+        let written = Written::default();
+        let mut terminal = Terminal::with_options(
+            CrosstermBackend::new(written.clone()),
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, 120, 40)),
+            },
+        )
+        .expect("terminal");
+        terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+        let bytes = written.0.borrow().clone();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("\u{7}"),
+            "a BEL reached the terminal on {screen}"
+        );
+        assert!(
+            !text.contains("\u{1b}]0;owned") && !text.contains("\u{1b}[2J"),
+            "an escape sequence from the data reached the terminal on {screen}"
+        );
+        assert!(
+            text.contains("?]0;owned?") || screen == "1",
+            "shown escaped on {screen}"
+        );
+    }
+}

@@ -208,7 +208,7 @@ pub fn clean(text: &str) -> String {
 
 /// A timestamp as `YYYY-MM-DD HH:MM` (RFC 3339 in, UTC out as given).
 pub fn short_time(at: &str) -> String {
-    let t = at.replace('T', " ");
+    let t = clean(at).replace('T', " ");
     t.chars().take(16).collect()
 }
 

@@ -40,9 +40,10 @@ impl App {
         let changed = match self.take(&query, &text) {
             Ok(changed) => changed,
             Err(e) => {
-                self.data
-                    .errors
-                    .insert(query, format!("unexpected answer from the panel: {e}"));
+                self.data.errors.insert(
+                    query,
+                    clean(&format!("unexpected answer from the panel: {e}")),
+                );
                 true
             }
         };
