@@ -333,8 +333,8 @@ impl Terminal {
         Terminal::spawn(d, key, Some(&support::remote_line(words)))
     }
 
-    /// A login without a command: the interactive shell.
-    fn shell(d: &Daemon, key: &Key) -> Terminal {
+    /// A login without a command: the dashboard.
+    fn interactive(d: &Daemon, key: &Key) -> Terminal {
         Terminal::spawn(d, key, None)
     }
 
@@ -483,13 +483,31 @@ fn the_bootstrap_admin_enrolls_at_its_first_login_without_a_code() {
 #[test]
 fn a_shell_login_of_an_unenrolled_user_enrolls_first_then_starts_the_shell() {
     let Some(d) = daemon() else { return };
-    let mut term = Terminal::shell(&d, &d.admin_key);
+    let mut term = Terminal::start(&d, &d.admin_key, &["shell"]);
     let screen = term.wait_for("Verification code: ");
     let totp = Totp::from_base32(&shown_secret(&screen)).expect("shown secret");
     term.type_line(&totp.code_at(now()));
     term.wait_for("recovery codes");
+    term.wait_for("Press Enter when you have stored them.");
+    term.type_line("");
     term.wait_for("admin@system> ");
     term.type_line("exit");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 0, "{screen}");
+}
+
+#[test]
+fn an_interactive_login_of_an_unenrolled_user_enrolls_first_then_opens_the_dashboard() {
+    let Some(d) = daemon() else { return };
+    let mut term = Terminal::interactive(&d, &d.admin_key);
+    let screen = term.wait_for("Verification code: ");
+    let totp = Totp::from_base32(&shown_secret(&screen)).expect("shown secret");
+    term.type_line(&totp.code_at(now()));
+    term.wait_for("recovery codes");
+    term.wait_for("Press Enter when you have stored them.");
+    term.type_line("");
+    term.wait_for("Recent events");
+    term.type_line("q");
     let (code, screen) = term.finish();
     assert_eq!(code, 0, "{screen}");
 }

@@ -155,12 +155,24 @@ pub async fn run(start: ShellStart) {
         exit: 1,
     };
     let format = crate::command::Format::Table;
-    if let Some(enrollment) = enrollment
-        && let Err(err) = enrollment.run(&services, &mut io, &invocation).await
-    {
-        return io
-            .finish(crate::command::output::render_error(&err, format))
-            .await;
+    if let Some(enrollment) = enrollment {
+        let fresh = !enrollment.done.load(Ordering::SeqCst);
+        if let Err(err) = enrollment.run(&services, &mut io, &invocation).await {
+            return io
+                .finish(crate::command::output::render_error(&err, format))
+                .await;
+        }
+        // The recovery codes were just shown: the dashboard's screen would cover them at once.
+        if fresh
+            && io
+                .read_line("Press Enter when you have stored them. ", 64)
+                .await
+                .is_none()
+        {
+            return io
+                .finish(refuse("the session ended before it started".into()))
+                .await;
+        }
     }
     // What enrollment read went through the same counter; the relay starts from nothing.
     backlog.store(0, Ordering::SeqCst);
