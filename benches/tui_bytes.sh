@@ -42,8 +42,10 @@
 #   4. screen switch: `3` (Sites) then `1` (Overview), ten times each; median and max bytes
 #      per switch;
 #   5. idle: with no input, the bytes written in the next --idle seconds; total and B/s;
-#   6. memory: the PSS of the session process (`Pss:` of /proc/PID/smaps_rollup of the daemon's
-#      `vipanel __session` child), read after the idle time;
+#   6. memory: the session process's PSS, anonymous PSS and RSS (/proc/PID/smaps_rollup of the
+#      daemon's `vipanel __session` child), read after the idle time. With one session the
+#      binary's pages are shared with the daemon only, so PSS counts them at half; the anonymous
+#      part is what each further session costs;
 #   7. quit: `q` (TUI_BYTES_QUIT_KEYS=BYTES replaces it, a bash $'...' string, e.g.
 #      $'\x15exit\r' for trying the harness against the line shell); ssh must exit with status
 #      0 within 5 s, else the benchmark fails.
@@ -330,7 +332,7 @@ def measure(port, key, mode, presses, idle, quit_keys, pid_file, out_file, show)
         idle_chunks += 1
 
     # The session process's memory after all that (its PSS, from smaps_rollup).
-    pss_kb = session_pss_kb(int(os.environ.get("TUI_BYTES_DAEMON", "0")))
+    memory = session_memory_kb(int(os.environ.get("TUI_BYTES_DAEMON", "0")))
 
     # 6. Quit.
     os.write(fd, quit_keys)
@@ -352,7 +354,7 @@ def measure(port, key, mode, presses, idle, quit_keys, pid_file, out_file, show)
         "press_last_ms": press_last, "press_slow": press_slow,
         "switch_bytes": switch_bytes, "switch_slow": switch_slow,
         "idle_s": idle, "idle_bytes": idle_bytes, "idle_chunks": idle_chunks,
-        "queries": queries, "exit_code": exit_code, "pss_kb": pss_kb,
+        "queries": queries, "exit_code": exit_code, "memory_kb": memory,
     }
     with open(out_file, "a") as f:
         f.write(json.dumps(result) + "\n")
@@ -432,8 +434,10 @@ def pct(values, p):
     s = sorted(values)
     return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
-def session_pss_kb(daemon):
-    """PSS in kB of the daemon's one `vipanel __session` child (None when not found)."""
+def session_memory_kb(daemon):
+    """Pss, Pss_Anon and Rss in kB of the daemon's one `vipanel __session` child ({} when not
+    found). Pss counts the binary's pages shared with the daemon at half: Pss_Anon is what this
+    session alone costs."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -443,12 +447,15 @@ def session_pss_kb(daemon):
             argv = open(f"/proc/{entry}/cmdline", "rb").read()
             if ppid != daemon or b"__session" not in argv:
                 continue
+            fields = {}
             for line in open(f"/proc/{entry}/smaps_rollup"):
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                name, _, rest = line.partition(":")
+                if name in ("Pss", "Pss_Anon", "Rss"):
+                    fields[name] = int(rest.split()[0])
+            return fields
         except (OSError, ValueError, IndexError):
             continue
-    return None
+    return {}
 
 def report(results_file, cmdline, machine, markdown):
     rows = [json.loads(line) for line in open(results_file)]
@@ -481,8 +488,9 @@ def report(results_file, cmdline, machine, markdown):
         print(f"    idle {x['idle_s']:>4} s              {x['idle_bytes']:>8} bytes, "
               f"{x['idle_bytes'] / x['idle_s']:.1f} B/s in {x['idle_chunks']} reads")
         print(f"    cursor queries         {x['queries']} answered")
-        pss = x.get("pss_kb")
-        print(f"    session process PSS    {pss if pss is not None else 'n/a'} kB (after the idle time)")
+        m = x.get("memory_kb") or {}
+        print(f"    session process        PSS {m.get('Pss', 'n/a')} kB, of it anonymous "
+              f"{m.get('Pss_Anon', 'n/a')} kB; RSS {m.get('Rss', 'n/a')} kB (after the idle time)")
         quit = ("no exit within 5 s (killed)" if x["exit_code"] is None
                 else f"ssh exit status {x['exit_code']}")
         print(f"    quit                   {quit}")
@@ -491,7 +499,7 @@ def report(results_file, cmdline, machine, markdown):
         print(f"`{cmdline}`")
         print()
         print("| mode | first frame bytes | nav press median/max bytes | switch median/max bytes "
-              "| idle B/s | key→frame p50/p99/max ms | session PSS kB |")
+              "| idle B/s | key→frame p50/p99/max ms | session PSS / anon kB |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for x in rows:
             lat = x["press_last_ms"]
@@ -499,7 +507,9 @@ def report(results_file, cmdline, machine, markdown):
             first = f"{x['first_bytes']}" + (" (never quiet)" if x["first_slow"] else "")
             print(f"| {x['mode']} | {first} | {med(x['press_bytes']):g} / "
                   f"{max(x['press_bytes'])} | {med(x['switch_bytes']):g} / {max(x['switch_bytes'])} "
-                  f"| {x['idle_bytes'] / x['idle_s']:.1f} | {lat_s} | {x.get('pss_kb') or 'n/a'} |")
+                  f"| {x['idle_bytes'] / x['idle_s']:.1f} | {lat_s} "
+                  f"| {(x.get('memory_kb') or {}).get('Pss', 'n/a')} / "
+                  f"{(x.get('memory_kb') or {}).get('Pss_Anon', 'n/a')} |")
         print()
         print(f"Machine: {machine}.")
 

@@ -1,7 +1,7 @@
 //! Keymaps: the TUI's actions, keys in their canonical text form (`ctrl-d`, `G`, `f5`), and the
 //! TOML keymap file with its `parent`. A resolved keymap never binds one key to two actions.
 
-use super::{UiKind, check_size, load_chain, toml_error};
+use super::{Layer, UiKind, check_size, layer, load_chain, toml_error};
 use crate::domain::printable;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -281,24 +281,13 @@ impl Keymap {
         let chain = load_chain(UiKind::Keymap, name, own, KeymapFile::parse, |f| {
             f.parent.as_deref()
         })?;
-        let mut bindings = BTreeMap::new();
-        for (file_name, file) in chain.iter().rev() {
-            if bindings.is_empty() && file.parent.is_none() {
-                let missing: Vec<&str> = Action::ALL
-                    .iter()
-                    .filter(|a| !file.bindings.contains_key(a))
-                    .map(|a| a.as_str())
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "keymap {} has no parent, so it must bind every action; missing: {}",
-                        printable(file_name),
-                        missing.join(", ")
-                    )));
-                }
-            }
-            bindings.extend(file.bindings.iter().map(|(k, v)| (*k, v.clone())));
-        }
+        let bindings = layer(
+            UiKind::Keymap,
+            &chain,
+            Action::ALL,
+            Action::as_str,
+            "bind every action",
+        )?;
         let keymap = Keymap {
             name: name.to_owned(),
             bindings,
@@ -346,6 +335,12 @@ impl Keymap {
                 )
             })
             .collect()
+    }
+}
+
+impl Layer<Action, Vec<Key>> for KeymapFile {
+    fn entries(&self) -> &BTreeMap<Action, Vec<Key>> {
+        &self.bindings
     }
 }
 

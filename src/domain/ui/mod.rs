@@ -317,6 +317,42 @@ fn toml_error(kind: UiKind, name: &str, text: &str, err: &toml::de::Error) -> Er
     ))
 }
 
+/// A parsed theme or keymap file, as [`layer`] sees it: the entries it sets.
+trait Layer<K, V> {
+    fn entries(&self) -> &BTreeMap<K, V>;
+}
+
+/// Lays the files of a chain (child first, as [`load_chain`] gives it) over each other: the
+/// root's entries, then each child's replacing its parent's. The root, which has no parent, must
+/// set every key of `all` (`must`: "define every style"), naming the missing ones if not.
+fn layer<K: Ord + Copy, V: Clone, F: Layer<K, V>>(
+    kind: UiKind,
+    chain: &[(String, F)],
+    all: &[K],
+    name_of: fn(K) -> &'static str,
+    must: &str,
+) -> Result<BTreeMap<K, V>> {
+    let mut merged = BTreeMap::new();
+    if let Some((root_name, root)) = chain.last() {
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|k| !root.entries().contains_key(k))
+            .map(|k| name_of(*k))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(format!(
+                "{kind} {} has no parent, so it must {must}; missing: {}",
+                super::printable(root_name),
+                missing.join(", ")
+            )));
+        }
+    }
+    for (_, file) in chain.iter().rev() {
+        merged.extend(file.entries().iter().map(|(k, v)| (*k, v.clone())));
+    }
+    Ok(merged)
+}
+
 /// The files `name` resolves through, itself first then each parent: shipped files first,
 /// then the user's `own` ones. Refuses unknown names, cycles and chains longer than
 /// [`MAX_DEPTH`].

@@ -1,7 +1,7 @@
 //! Themes: colours, modifiers and the styles named by meaning (`error`, `selected`, …) that
 //! the TUI paints with, and the TOML theme file with its `parent`.
 
-use super::{UiKind, check_size, load_chain, toml_error};
+use super::{Layer, UiKind, check_size, layer, load_chain, toml_error};
 use crate::domain::printable;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -248,25 +248,13 @@ impl Theme {
         let chain = load_chain(UiKind::Theme, name, own, ThemeFile::parse, |f| {
             f.parent.as_deref()
         })?;
-        let mut styles = BTreeMap::new();
-        // The root (last) first, each child over it.
-        for (file_name, file) in chain.iter().rev() {
-            if styles.is_empty() && file.parent.is_none() {
-                let missing: Vec<&str> = StyleName::ALL
-                    .iter()
-                    .filter(|s| !file.styles.contains_key(s))
-                    .map(|s| s.as_str())
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "theme {} has no parent, so it must define every style; missing: {}",
-                        printable(file_name),
-                        missing.join(", ")
-                    )));
-                }
-            }
-            styles.extend(file.styles.iter().map(|(k, v)| (*k, v.clone())));
-        }
+        let styles = layer(
+            UiKind::Theme,
+            &chain,
+            StyleName::ALL,
+            StyleName::as_str,
+            "define every style",
+        )?;
         Ok(Theme {
             name: name.to_owned(),
             styles,
@@ -276,6 +264,12 @@ impl Theme {
     /// A shipped theme, resolved (`default`, `dark`, `light`, `high-contrast`, `mono`).
     pub fn shipped(name: &str) -> Result<Theme> {
         Self::resolve(name, &BTreeMap::new())
+    }
+}
+
+impl Layer<StyleName, StyleSpec> for ThemeFile {
+    fn entries(&self) -> &BTreeMap<StyleName, StyleSpec> {
+        &self.styles
     }
 }
 
