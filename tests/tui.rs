@@ -425,14 +425,7 @@ fn the_vim_keymap_moves_with_j_and_k() {
 fn an_unchanged_screen_writes_nothing() {
     let mut app = seeded("owner", "default", "default", (120, 40));
     press(&mut app, "3");
-    let written = Written::default();
-    let mut terminal = Terminal::with_options(
-        CrosstermBackend::new(written.clone()),
-        TerminalOptions {
-            viewport: Viewport::Fixed(Rect::new(0, 0, 120, 40)),
-        },
-    )
-    .expect("terminal");
+    let (mut terminal, written) = terminal_in_memory(120, 40);
     terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
     let first = written.len();
     assert!(first > 500, "a first frame: {first} bytes");
@@ -449,6 +442,19 @@ fn an_unchanged_screen_writes_nothing() {
 
 fn words(line: &str) -> Vec<String> {
     line.split(' ').map(str::to_owned).collect()
+}
+
+/// A terminal of `w`×`h` through the real crossterm backend, writing into memory.
+fn terminal_in_memory(w: u16, h: u16) -> (Terminal<CrosstermBackend<Written>>, Written) {
+    let written = Written::default();
+    let terminal = Terminal::with_options(
+        CrosstermBackend::new(written.clone()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
+        },
+    )
+    .expect("terminal");
+    (terminal, written)
 }
 
 /// A writer that keeps what it was given, shared with the test.
@@ -535,14 +541,7 @@ fn control_characters_from_the_panel_are_never_drawn() {
     );
     for screen in ["1", "4", "5"] {
         press(&mut app, screen);
-        let written = Written::default();
-        let mut terminal = Terminal::with_options(
-            CrosstermBackend::new(written.clone()),
-            TerminalOptions {
-                viewport: Viewport::Fixed(Rect::new(0, 0, 120, 40)),
-            },
-        )
-        .expect("terminal");
+        let (mut terminal, written) = terminal_in_memory(120, 40);
         terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
         let bytes = written.0.borrow().clone();
         let text = String::from_utf8_lossy(&bytes);

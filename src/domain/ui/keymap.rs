@@ -1,7 +1,7 @@
 //! Keymaps: the TUI's actions, keys in their canonical text form (`ctrl-d`, `G`, `f5`), and the
 //! TOML keymap file with its `parent`. A resolved keymap never binds one key to two actions.
 
-use super::{Layer, UiKind, check_size, layer, load_chain, toml_error};
+use super::{Layer, UiKind, by_name, check_size, layer, load_chain, toml_error};
 use crate::domain::printable;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -400,25 +400,17 @@ impl KeymapFile {
         check_size(UiKind::Keymap, name, text)?;
         let raw: RawKeymap =
             toml::from_str(text).map_err(|e| toml_error(UiKind::Keymap, name, text, &e))?;
-        let unknown: Vec<String> = raw
-            .bindings
-            .keys()
-            .filter(|k| Action::from_name(k).is_none())
-            .map(|k| printable(k))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::invalid(format!(
-                "keymap {}: unknown action {}; the actions are: {}",
-                printable(name),
-                unknown.join(", "),
-                Action::names()
-            )));
-        }
-        let bindings = raw
-            .bindings
-            .into_iter()
-            .filter_map(|(k, v)| Action::from_name(&k).map(|a| (a, v.0)))
-            .collect();
+        let bindings = by_name(
+            UiKind::Keymap,
+            name,
+            "action",
+            raw.bindings,
+            Action::from_name,
+            Action::names,
+        )?
+        .into_iter()
+        .map(|(action, keys)| (action, keys.0))
+        .collect();
         Ok(KeymapFile {
             description: raw.description,
             parent: raw.parent,

@@ -317,6 +317,35 @@ fn toml_error(kind: UiKind, name: &str, text: &str, err: &toml::de::Error) -> Er
     ))
 }
 
+/// A file's table (`[styles]`, `[bindings]`) with its names turned into `K`; an unknown name
+/// is refused naming it and listing the known ones (`what`: `style`, `action`).
+fn by_name<K: Ord, V>(
+    kind: UiKind,
+    file: &str,
+    what: &str,
+    table: BTreeMap<String, V>,
+    from_name: fn(&str) -> Option<K>,
+    known: fn() -> String,
+) -> Result<BTreeMap<K, V>> {
+    let unknown: Vec<String> = table
+        .keys()
+        .filter(|k| from_name(k).is_none())
+        .map(|k| super::printable(k))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::invalid(format!(
+            "{kind} {}: unknown {what} {}; the {what}s are: {}",
+            super::printable(file),
+            unknown.join(", "),
+            known()
+        )));
+    }
+    Ok(table
+        .into_iter()
+        .filter_map(|(k, v)| from_name(&k).map(|key| (key, v)))
+        .collect())
+}
+
 /// A parsed theme or keymap file, as [`layer`] sees it: the entries it sets.
 trait Layer<K, V> {
     fn entries(&self) -> &BTreeMap<K, V>;

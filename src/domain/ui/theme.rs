@@ -1,7 +1,7 @@
 //! Themes: colours, modifiers and the styles named by meaning (`error`, `selected`, …) that
 //! the TUI paints with, and the TOML theme file with its `parent`.
 
-use super::{Layer, UiKind, check_size, layer, load_chain, toml_error};
+use super::{Layer, UiKind, by_name, check_size, layer, load_chain, toml_error};
 use crate::domain::printable;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -296,25 +296,14 @@ impl ThemeFile {
         check_size(UiKind::Theme, name, text)?;
         let raw: RawTheme =
             toml::from_str(text).map_err(|e| toml_error(UiKind::Theme, name, text, &e))?;
-        let unknown: Vec<String> = raw
-            .styles
-            .keys()
-            .filter(|k| StyleName::from_name(k).is_none())
-            .map(|k| printable(k))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::invalid(format!(
-                "theme {}: unknown style {}; the styles are: {}",
-                printable(name),
-                unknown.join(", "),
-                StyleName::names()
-            )));
-        }
-        let styles = raw
-            .styles
-            .into_iter()
-            .filter_map(|(k, v)| StyleName::from_name(&k).map(|s| (s, v)))
-            .collect();
+        let styles = by_name(
+            UiKind::Theme,
+            name,
+            "style",
+            raw.styles,
+            StyleName::from_name,
+            StyleName::names,
+        )?;
         Ok(ThemeFile {
             description: raw.description,
             parent: raw.parent,
