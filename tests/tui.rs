@@ -12,6 +12,7 @@ use ratatui::{TerminalOptions, Viewport};
 use vipanel::domain::ui::UiSettings;
 use vipanel::session::tui::app::{App, Effect, Identity, Overlay, Screen};
 use vipanel::session::tui::data::Query;
+use vipanel::session::tui::trim::Trimmed;
 use vipanel::session::tui::view;
 
 fn settings(theme: &str, keymap: &str) -> UiSettings {
@@ -444,11 +445,12 @@ fn words(line: &str) -> Vec<String> {
     line.split(' ').map(str::to_owned).collect()
 }
 
-/// A terminal of `w`×`h` through the real crossterm backend, writing into memory.
-fn terminal_in_memory(w: u16, h: u16) -> (Terminal<CrosstermBackend<Written>>, Written) {
+/// A terminal of `w`×`h` through the backend the session uses (crossterm, rows ended with an
+/// erase where they turn blank), writing into memory.
+fn terminal_in_memory(w: u16, h: u16) -> (Terminal<Trimmed<CrosstermBackend<Written>>>, Written) {
     let written = Written::default();
     let terminal = Terminal::with_options(
-        CrosstermBackend::new(written.clone()),
+        Trimmed::new(CrosstermBackend::new(written.clone()), w, h),
         TerminalOptions {
             viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
         },
@@ -558,4 +560,137 @@ fn control_characters_from_the_panel_are_never_drawn() {
             "shown escaped on {screen}"
         );
     }
+}
+
+/// `NO_COLOR` from the client (and low-bandwidth mode) keep the theme's modifiers, no colour.
+#[test]
+fn no_color_draws_without_colours() {
+    let mut app = App::new(
+        identity("owner"),
+        &settings("dark", "default"),
+        true,
+        (120, 40),
+    );
+    app.loaded(Query::Sites, Ok(sites()));
+    press(&mut app, "3");
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+    let buffer = terminal.backend().buffer();
+    let coloured = buffer
+        .content()
+        .iter()
+        .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "no cell has a colour");
+    let reversed = buffer
+        .content()
+        .iter()
+        .filter(|c| !c.modifier.is_empty())
+        .count();
+    assert!(reversed > 0, "modifiers stay (selection, titles)");
+}
+
+/// What the session writes, replayed by a terminal emulator, shows exactly the frame ratatui
+/// drew: after the first frame, a selection move, screen switches both ways, a detail, the help
+/// and a filter. (The erase-to-end-of-line rows included.)
+#[test]
+fn a_terminal_shows_exactly_the_frames_drawn() {
+    for (w, h) in SIZES {
+        let mut app = seeded("owner", "default", "default", (w, h));
+        let (mut terminal, written) = terminal_in_memory(w, h);
+        let rows = std::num::NonZeroU16::new(h).expect("rows");
+        let cols = std::num::NonZeroU16::new(w).expect("columns");
+        let mut screen = vt100::Parser::new(rows, cols, 0);
+        let mut replayed = 0;
+        let chars = |text: &str| text.chars().map(KeyCode::Char).collect::<Vec<_>>();
+        let steps: Vec<Vec<KeyCode>> = vec![
+            vec![],
+            chars("3"),
+            vec![KeyCode::Down],
+            chars("1"),
+            chars("3"),
+            chars("2"),
+            vec![KeyCode::Enter],
+            chars("?"),
+            chars("x"),
+            chars("5"),
+            chars("3/shop"),
+            chars("4"),
+        ];
+        for keys in steps {
+            for code in &keys {
+                app.key(&key(*code));
+            }
+            let frame = terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+            let expected: Vec<String> = (0..h)
+                .map(|y| {
+                    (0..w)
+                        .map(|x| frame.buffer[(x, y)].symbol().to_owned())
+                        .collect::<String>()
+                        .trim_end()
+                        .to_owned()
+                })
+                .collect();
+            let bytes = written.0.borrow().clone();
+            screen.process(&bytes[replayed..]);
+            replayed = bytes.len();
+            let shown: Vec<String> = screen
+                .screen()
+                .rows(0, w)
+                .map(|r| r.trim_end().to_owned())
+                .collect();
+            assert_eq!(shown, expected, "after {keys:?} at {w}x{h}");
+        }
+    }
+}
+
+/// Rows that turn blank end with an erase: a screen switch writes fewer bytes than with spaces.
+#[test]
+fn blank_row_ends_are_erased_not_written() {
+    let switch = |trimmed: bool| -> Vec<u8> {
+        let mut app = seeded("owner", "default", "default", (120, 40));
+        let written = Written::default();
+        let before;
+        if trimmed {
+            let (mut terminal, w) = terminal_in_memory(120, 40);
+            press(&mut app, "3");
+            terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+            before = w.len();
+            press(&mut app, "6");
+            terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+            return w.0.borrow()[before..].to_vec();
+        }
+        let mut terminal = Terminal::with_options(
+            CrosstermBackend::new(written.clone()),
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, 120, 40)),
+            },
+        )
+        .expect("terminal");
+        press(&mut app, "3");
+        terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+        before = written.len();
+        press(&mut app, "6");
+        terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+        written.0.borrow()[before..].to_vec()
+    };
+    let (plain, trimmed) = (switch(false), switch(true));
+    eprintln!(
+        "Sites -> Users: {} bytes with erases, {} without",
+        trimmed.len(),
+        plain.len()
+    );
+    let erases = trimmed.windows(3).filter(|w| *w == b"\x1b[K").count();
+    assert!(
+        erases > 0,
+        "no erase in {}",
+        String::from_utf8_lossy(&trimmed)
+    );
+    assert!(
+        trimmed.len() * 10 < plain.len() * 9,
+        "Sites → Users: {} bytes with erases, {} without",
+        trimmed.len(),
+        plain.len()
+    );
 }

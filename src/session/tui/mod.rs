@@ -15,6 +15,7 @@ pub mod rows;
 pub mod source;
 pub mod table;
 pub mod theme;
+pub mod trim;
 pub mod view;
 
 use crate::domain::ui::{DEFAULT_NAME, UiSettings};
@@ -29,6 +30,7 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use source::{Arrived, Source};
 use std::io::{BufWriter, Stdout, Write};
 use std::time::{Duration, Instant};
+use trim::Trimmed;
 
 /// How long the first frame waits for its data (so it is drawn once, complete).
 const FIRST_FRAME_WAIT: Duration = Duration::from_millis(1500);
@@ -118,6 +120,7 @@ impl Dashboard {
         if let Ok((w, h)) = terminal::size() {
             let area = Rect::new(0, 0, w, h);
             if terminal.get_frame().area() != area {
+                terminal.backend_mut().set_size(w, h);
                 let _ = terminal.resize(area);
             }
             if (w, h) != self.app.size {
@@ -176,6 +179,7 @@ impl Dashboard {
                     }
                 }
                 Ok(Event::Resize(w, h)) => {
+                    terminal.backend_mut().set_size(w, h);
                     let _ = terminal.resize(Rect::new(0, 0, w, h));
                     self.app.resized(w, h);
                 }
@@ -238,7 +242,7 @@ impl Dashboard {
     }
 }
 
-type Tty = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+type Tty = Terminal<Trimmed<CrosstermBackend<BufWriter<Stdout>>>>;
 
 fn enter() -> std::io::Result<Tty> {
     terminal::enable_raw_mode()?;
@@ -254,7 +258,11 @@ fn enter() -> std::io::Result<Tty> {
     let (w, h) = terminal::size()?;
     // A fixed viewport: ratatui never asks the terminal for its size or cursor itself.
     Terminal::with_options(
-        CrosstermBackend::new(BufWriter::with_capacity(16 * 1024, out)),
+        Trimmed::new(
+            CrosstermBackend::new(BufWriter::with_capacity(16 * 1024, out)),
+            w,
+            h,
+        ),
         TerminalOptions {
             viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
         },
