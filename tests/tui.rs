@@ -434,6 +434,9 @@ fn an_unchanged_screen_writes_nothing() {
     app.dirty = false;
     app.loaded(Query::Sites, Ok(sites()));
     assert!(!app.dirty, "same data, nothing to draw");
+    // Even a frame drawn with nothing changed writes nothing.
+    terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
+    assert_eq!(written.len(), first, "an unchanged frame wrote bytes");
     app.key(&key(KeyCode::Down));
     assert!(app.dirty);
     terminal.draw(|f| view::draw(f, &mut app)).expect("draw");

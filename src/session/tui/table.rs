@@ -136,24 +136,40 @@ impl TableNav {
     /// The rows to show, filtered and sorted; the selection is moved to its row (or kept in
     /// range when that row is gone).
     pub fn visible(&mut self, columns: &[Column], rows: &[Row]) -> Vec<Row> {
-        let mut shown: Vec<Row> = rows
-            .iter()
-            .filter(|r| self.filter.matches(r))
-            .cloned()
-            .collect();
-        if let Some(col) = self.sort.filter(|c| *c < columns.len()) {
-            let numeric = columns[col].numeric;
-            shown.sort_by(|a, b| {
-                let text = |r: &Row| r.cells.get(col).map(|c| c.text.clone()).unwrap_or_default();
-                let (x, y) = (text(a), text(b));
-                let order = if numeric {
-                    number(&x).total_cmp(&number(&y))
-                } else {
-                    x.to_lowercase().cmp(&y.to_lowercase())
-                };
-                if self.reverse { order.reverse() } else { order }
-            });
+        let shown = self.arrange(columns, rows);
+        self.follow(&shown);
+        shown
+    }
+
+    /// The rows to show: filtered, then sorted (stable) by the sort column.
+    pub fn arrange(&self, columns: &[Column], rows: &[Row]) -> Vec<Row> {
+        let shown = rows.iter().filter(|r| self.filter.matches(r));
+        let Some(col) = self.sort.filter(|c| *c < columns.len()) else {
+            return shown.cloned().collect();
+        };
+        fn text(r: &Row, col: usize) -> &str {
+            r.cells.get(col).map_or("", |c| c.text.as_str())
         }
+        let mut keyed: Vec<(SortKey, &Row)> = shown
+            .map(|r| {
+                let key = if columns[col].numeric {
+                    SortKey::Number(number(text(r, col)))
+                } else {
+                    SortKey::Text(text(r, col).to_lowercase())
+                };
+                (key, r)
+            })
+            .collect();
+        keyed.sort_by(|(x, _), (y, _)| {
+            let order = x.cmp(y);
+            if self.reverse { order.reverse() } else { order }
+        });
+        keyed.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// Moves the selection to its row among `shown` (by id), or keeps it in range when that row
+    /// is gone.
+    pub fn follow(&mut self, shown: &[Row]) {
         if let Some(id) = &self.selected
             && let Some(pos) = shown.iter().position(|r| &r.id == id)
         {
@@ -161,7 +177,6 @@ impl TableNav {
         }
         self.index = self.index.min(shown.len().saturating_sub(1));
         self.selected = shown.get(self.index).map(|r| r.id.clone());
-        shown
     }
 
     /// Moves the selection by `delta` rows within `len` rows.
@@ -193,6 +208,24 @@ impl TableNav {
             Some(c) if c + 1 < columns => Some(c + 1),
             Some(_) => None,
         };
+    }
+}
+
+/// What a row sorts by: its cell as text (case-insensitive) or as a number.
+#[derive(Debug)]
+enum SortKey {
+    Number(f64),
+    Text(String),
+}
+
+impl SortKey {
+    fn cmp(&self, other: &SortKey) -> std::cmp::Ordering {
+        match (self, other) {
+            (SortKey::Number(a), SortKey::Number(b)) => a.total_cmp(b),
+            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
+            (SortKey::Number(_), SortKey::Text(_)) => std::cmp::Ordering::Less,
+            (SortKey::Text(_), SortKey::Number(_)) => std::cmp::Ordering::Greater,
+        }
     }
 }
 

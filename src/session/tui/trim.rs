@@ -8,6 +8,7 @@
 //! clear. An erase is used only from the column after a row's last non-blank cell, where every
 //! cell is blank in the new frame, and only when it replaces enough changed cells; it writes
 //! those cells exactly, with the attributes the wrapped backend reset at the end of its `draw`.
+//! A frame in which no cell changed writes nothing, and the cursor is hidden only once.
 
 use ratatui::backend::{Backend, ClearType, WindowSize};
 use ratatui::buffer::Cell;
@@ -26,10 +27,12 @@ pub struct Trimmed<B> {
     /// Whether each cell (row-major) shows a blank on the terminal.
     blank: Vec<bool>,
     cursor: Position,
+    /// The cursor is hidden already (ratatui hides it after every frame).
+    hidden: bool,
 }
 
 impl<B> Trimmed<B> {
-    /// Wraps `inner`, whose `width`×`height` screen was just cleared.
+    /// Wraps `inner`, whose `width`×`height` screen was just cleared and its cursor hidden.
     pub fn new(inner: B, width: u16, height: u16) -> Trimmed<B> {
         Trimmed {
             inner,
@@ -37,6 +40,7 @@ impl<B> Trimmed<B> {
             height,
             blank: vec![true; usize::from(width) * usize::from(height)],
             cursor: Position::ORIGIN,
+            hidden: true,
         }
     }
 
@@ -102,7 +106,10 @@ impl<B: Backend> Backend for Trimmed<B> {
                 keep.extend_from_slice(row);
             }
         }
-        self.inner.draw(keep.into_iter())?;
+        // A frame with nothing changed writes nothing at all (not even the attribute reset).
+        if !keep.is_empty() {
+            self.inner.draw(keep.into_iter())?;
+        }
         for at in erase {
             self.inner.set_cursor_position(at)?;
             self.inner.clear_region(ClearType::UntilNewLine)?;
@@ -111,10 +118,15 @@ impl<B: Backend> Backend for Trimmed<B> {
     }
 
     fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        if self.hidden {
+            return Ok(());
+        }
+        self.hidden = true;
         self.inner.hide_cursor()
     }
 
     fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.hidden = false;
         self.inner.show_cursor()
     }
 

@@ -16,7 +16,7 @@ impl App {
             // `l` on a site's log: its access log or its error log.
             if self.log_site.is_some() {
                 self.error_log = !self.error_log;
-                self.data.site_log.clear();
+                self.clear_site_log();
                 return self.refresh_screen();
             }
             return Vec::new();
@@ -70,7 +70,7 @@ impl App {
             (Screen::Sites, Action::Logs) => {
                 self.log_site = Some(id);
                 self.error_log = false;
-                self.data.site_log.clear();
+                self.clear_site_log();
                 return self.go(Screen::Logs);
             }
             (Screen::Servers, Action::Delete) => {
@@ -164,7 +164,7 @@ impl App {
             ("logs" | "log", Some(domain)) => {
                 self.log_site = Some(clean(domain));
                 self.error_log = false;
-                self.data.site_log.clear();
+                self.clear_site_log();
                 self.go(Screen::Logs)
             }
             ("theme" | "keymap" | "bandwidth" | "refresh-secs", Some(value)) => {

@@ -48,7 +48,7 @@ impl App {
             }
         };
         if changed {
-            self.dirty = true;
+            self.data_changed();
         }
     }
 
@@ -141,9 +141,9 @@ impl App {
         }
         self.data.audit.insert(0, row);
         self.data.audit.truncate(AUDIT_ROWS);
-        if matches!(self.screen, Screen::Overview | Screen::Logs) {
-            self.dirty = true;
-        }
+        let shown = matches!(self.screen, Screen::Overview | Screen::Logs);
+        self.data_changed();
+        self.dirty = shown || self.dirty;
     }
 
     /// Timers: periodic refresh, debounced fetches after changes, the spinner.

@@ -13,11 +13,13 @@ use super::data::{AuditRow, Dashboard, Job, MetricPoint, Query, Server, Site, Ss
 use super::form::{Confirm, Edit, Form, FormResult, LineInput};
 use super::keys::Bindings;
 use super::rows;
-use super::table::{Filter, TableNav};
+use super::table::{Filter, Row, TableNav};
 use super::theme::Styles;
 use crate::domain::ui::{Action, Bandwidth, StyleName, UiSettings};
 use crossterm::event::KeyEvent;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The screens, in the order of their number keys.
@@ -225,6 +227,29 @@ pub struct App {
     next_refresh: Option<Instant>,
     next_spin: Option<Instant>,
     wanted: BTreeMap<Query, Instant>,
+    /// Bumped whenever fetched data changes (the rows built from it are kept until then).
+    generation: u64,
+    /// Each screen's rows as shown, kept while their inputs stay the same: a keypress on a
+    /// table of thousands of sites then costs no rebuilding, filtering or sorting.
+    shown: RefCell<BTreeMap<Screen, Shown>>,
+}
+
+/// A screen's rows as shown (filtered, sorted) and what they were made from.
+struct Shown {
+    key: ShownKey,
+    rows: Rc<Vec<Row>>,
+    total: usize,
+}
+
+#[derive(PartialEq)]
+struct ShownKey {
+    generation: u64,
+    form: rows::Form,
+    log_site: Option<String>,
+    error_log: bool,
+    sort: Option<usize>,
+    reverse: bool,
+    filter: String,
 }
 
 impl App {
@@ -254,6 +279,8 @@ impl App {
             next_refresh: None,
             next_spin: None,
             wanted: BTreeMap::new(),
+            generation: 0,
+            shown: RefCell::default(),
         }
     }
 
@@ -552,29 +579,63 @@ impl App {
     }
 
     /// The rows of a screen's table as shown (filtered, sorted), the selection fixed up.
-    pub fn visible_rows(&mut self, screen: Screen) -> Vec<super::table::Row> {
-        let columns = rows::columns(screen, self.table_form(screen), self.log_site.as_deref());
-        let all = rows::rows(
-            screen,
-            &self.data,
-            self.log_site.as_deref(),
-            self.table_form(screen),
-        );
-        self.navs.entry(screen).or_default().visible(&columns, &all)
+    pub fn visible_rows(&mut self, screen: Screen) -> Rc<Vec<Row>> {
+        let (shown, _) = self.shown(screen);
+        self.navs.entry(screen).or_default().follow(&shown);
+        shown
     }
 
     /// The id of the selected row of a screen.
     pub fn selected_id(&self, screen: Screen) -> Option<String> {
+        let (shown, _) = self.shown(screen);
         let mut nav = self.navs.get(&screen).cloned().unwrap_or_default();
-        let columns = rows::columns(screen, self.table_form(screen), self.log_site.as_deref());
-        let all = rows::rows(
-            screen,
-            &self.data,
-            self.log_site.as_deref(),
-            self.table_form(screen),
-        );
-        let shown = nav.visible(&columns, &all);
+        nav.follow(&shown);
         shown.get(nav.index).map(|r| r.id.clone())
+    }
+
+    /// A screen's rows as shown, and how many there are before the filter.
+    pub fn shown(&self, screen: Screen) -> (Rc<Vec<Row>>, usize) {
+        let form = self.table_form(screen);
+        let nav = self.navs.get(&screen).cloned().unwrap_or_default();
+        let key = ShownKey {
+            generation: self.generation,
+            form,
+            log_site: self.log_site.clone(),
+            error_log: self.error_log,
+            sort: nav.sort,
+            reverse: nav.reverse,
+            filter: nav.filter.text().to_owned(),
+        };
+        if let Some(kept) = self.shown.borrow().get(&screen)
+            && kept.key == key
+        {
+            return (Rc::clone(&kept.rows), kept.total);
+        }
+        let columns = rows::columns(screen, form, self.log_site.as_deref());
+        let all = rows::rows(screen, &self.data, self.log_site.as_deref(), form);
+        let arranged = Rc::new(nav.arrange(&columns, &all));
+        let total = all.len();
+        self.shown.borrow_mut().insert(
+            screen,
+            Shown {
+                key,
+                rows: Rc::clone(&arranged),
+                total,
+            },
+        );
+        (arranged, total)
+    }
+
+    /// Fetched data changed: rows are built again when next shown.
+    pub(super) fn data_changed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.dirty = true;
+    }
+
+    /// Forgets the site log shown (another site, or its other log, comes next).
+    pub(super) fn clear_site_log(&mut self) {
+        self.data.site_log.clear();
+        self.data_changed();
     }
 
     fn say(&mut self, text: String, style: StyleName) {

@@ -244,8 +244,11 @@ pub(super) fn table(
     area: Rect,
     columns: &[Column],
     rows: &[TableRow],
-    nav: Option<&mut TableNav>,
+    mut nav: Option<&mut TableNav>,
 ) {
+    if let Some(nav) = nav.as_deref_mut() {
+        nav.scroll_into_view(usize::from(area.height.saturating_sub(1)));
+    }
     let sort = nav.as_ref().and_then(|n| n.sort.map(|c| (c, n.reverse)));
     let header = Row::new(columns.iter().enumerate().map(|(i, c)| {
         let mark = match sort {
@@ -267,7 +270,13 @@ pub(super) fn table(
             }
         })
         .collect();
-    let body = rows.iter().map(|r| {
+    // Only the rows in view become widgets (a table may hold thousands).
+    let height = usize::from(area.height.saturating_sub(1));
+    let (first, selected) = match &nav {
+        Some(nav) => (nav.offset, (!rows.is_empty()).then_some(nav.index)),
+        None => (0, None),
+    };
+    let body = rows.iter().skip(first).take(height).map(|r| {
         Row::new(r.cells.iter().map(|c| {
             let style = c.style.map(|s| st(app, s)).unwrap_or_default();
             Cell::from(Span::styled(c.text.clone(), style))
@@ -278,20 +287,11 @@ pub(super) fn table(
         .column_spacing(1)
         .style(st(app, StyleName::Text));
     match nav {
-        Some(nav) => {
-            let height = usize::from(area.height.saturating_sub(1));
-            nav.scroll_into_view(height);
+        Some(_) => {
             let mut state =
-                TableState::default()
-                    .with_offset(nav.offset)
-                    .with_selected(if rows.is_empty() {
-                        None
-                    } else {
-                        Some(nav.index)
-                    });
+                TableState::default().with_selected(selected.map(|i| i.saturating_sub(first)));
             let table = table.row_highlight_style(st(app, StyleName::Selected));
             frame.render_stateful_widget(table, area, &mut state);
-            nav.offset = state.offset();
         }
         None => frame.render_widget(table, area),
     }
@@ -318,8 +318,8 @@ fn counted<'a>(app: &App, name: &str, shown: usize, total: usize, nav: &TableNav
 pub(super) fn screen_table(frame: &mut Frame, app: &mut App, area: Rect, name: &str) {
     let screen = app.screen;
     let shown = app.visible_rows(screen);
+    let (_, total) = app.shown(screen);
     let form = app.table_form(screen);
-    let total = rows::rows(screen, &app.data, app.log_site.as_deref(), form).len();
     let columns = rows::columns(screen, form, app.log_site.as_deref());
     let mut nav = app.navs.get(&screen).cloned().unwrap_or_default();
     let block = Block::new()
