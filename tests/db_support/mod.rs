@@ -17,6 +17,13 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The URL of the per-test PostgreSQL database (`None` for SQLite), for a daemon to use.
+    pub fn postgres_url(&self) -> Option<String> {
+        let (admin_url, name) = self.drop_pg.as_ref()?;
+        let (base, _) = admin_url.rsplit_once('/')?;
+        Some(format!("{base}/{name}"))
+    }
+
     /// Drops the per-test PostgreSQL database (SQLite's temp dir goes with `self`).
     pub async fn finish(self) {
         self.db.close().await;
