@@ -4,6 +4,8 @@
 //! - Two real daemons on the same Redis: an offence on one makes the other refuse the source.
 //! - Redis killed mid-run and started again: both nodes go on with their own penalties and
 //!   logins, warn once, and share again without a restart.
+//! - Redis frozen (SIGSTOP: it accepts, never answers): the same, once the first call ran into
+//!   its timeout.
 //!
 //! The first two use `.ci/run`'s Redis (`VIPANEL_TEST_REDIS_URL`, a key prefix per test); the
 //! last starts a `redis-server` of its own. They skip (printing why) when these are missing,
@@ -197,4 +199,38 @@ fn nodes_fall_back_on_their_own_penalties_while_redis_is_down_and_share_again_wh
     assert_eq!(lines(&a, UNREACHABLE), 1);
     assert_eq!(lines(&a, BACK), 1);
     assert_eq!(lines(&a, CONNECTED), 1);
+}
+
+#[test]
+fn a_redis_that_hangs_does_not_hold_up_logins_or_penalties() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let prefix = key_prefix();
+    let Some(a) = node(&redis.url(), &prefix) else {
+        return;
+    };
+    a.wait_for_log(CONNECTED, S(10));
+    redis.freeze(true);
+    // The first call waits out its bound (50 ms), then Redis counts as away; no call waits
+    // after that, while reconnects run into their own timeout in the background.
+    for _ in 0..3 {
+        a.panel(&a.admin_key, &["whoami"]).expect(0);
+    }
+    offend(&a, "127.0.0.41");
+    assert!(
+        !banner_from(&a, "127.0.0.41"),
+        "refused on the node's own table"
+    );
+    assert!(banner_from(&a, "127.0.0.42"), "other sources are admitted");
+    a.wait_for_log(UNREACHABLE, S(5));
+    assert!(
+        a.log().contains("timed out") || a.log().contains("no answer within 50 ms"),
+        "the hang was cut short by the call bound:\n{}",
+        a.log()
+    );
+    redis.freeze(false);
+    a.wait_for_log(BACK, S(10));
+    a.panel(&a.admin_key, &["whoami"]).expect(0);
+    assert_eq!(lines(&a, UNREACHABLE), 1, "warned once:\n{}", a.log());
 }

@@ -153,6 +153,18 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: a Redis that hangs, its port still
+    /// accepting connections.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// Kills the server (like a crash: no goodbye to its clients) and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -179,6 +191,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // SIGKILL ends a frozen server too.
         self.stop();
     }
 }
