@@ -40,6 +40,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub redis_url: String,
+    /// Prefix of every Redis key this panel writes, so panels (or tests) can share one Redis.
+    pub redis_key_prefix: String,
     pub host_key_file: String,
     pub log: String,
     pub auth: AuthConfig,
@@ -173,6 +175,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./var"),
             database_url: String::new(),
             redis_url: String::new(),
+            redis_key_prefix: "vipanel:".into(),
             host_key_file: String::new(),
             log: "info".into(),
             auth: AuthConfig::default(),
@@ -405,13 +408,34 @@ impl Config {
         {
             return bad("database_url", "use sqlite://PATH or postgres://…".into());
         }
+        if self.redis_url.starts_with("rediss://") {
+            // The redis crate is built without TLS (build time, no second TLS stack).
+            return bad(
+                "redis_url",
+                "rediss:// (TLS) is not supported: use redis://HOST:PORT on a private network \
+                 or a TLS tunnel"
+                    .into(),
+            );
+        }
         if !(self.redis_url.is_empty()
-            || self.redis_url.starts_with("redis://")
-            || self.redis_url.starts_with("rediss://"))
+            || (self.redis_url.starts_with("redis://")
+                && redis::Client::open(self.redis_url.as_str()).is_ok()))
         {
             return bad(
                 "redis_url",
-                "use redis://HOST:PORT or leave it empty".into(),
+                "use redis://[:PASSWORD@]HOST:PORT[/DB] or leave it empty".into(),
+            );
+        }
+        if self.redis_key_prefix.is_empty()
+            || self.redis_key_prefix.len() > 64
+            || !self
+                .redis_key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        {
+            return bad(
+                "redis_key_prefix",
+                "1 to 64 of the characters a-z A-Z 0-9 - _ : .".into(),
             );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
@@ -682,6 +706,37 @@ mod tests {
         let e = env(&[("VIPANEL_LISTEN", "nowhere")]);
         let err = Config::load_from(&LoadOptions::default(), &e).unwrap_err();
         assert!(err.to_string().contains("`listen`"), "{err}");
+    }
+
+    #[test]
+    fn redis_settings_are_checked() {
+        for good in ["", "redis://127.0.0.1:6379/", "redis://:pw@10.0.0.5:6380/2"] {
+            let e = env(&[("VIPANEL_REDIS_URL", good)]);
+            assert!(
+                Config::load_from(&LoadOptions::default(), &e).is_ok(),
+                "{good}"
+            );
+        }
+        for (bad, says) in [
+            ("rediss://10.0.0.5:6380/", "not supported"),
+            ("http://10.0.0.5/", "redis://"),
+            ("redis://[::1/", "redis://"),
+        ] {
+            let e = env(&[("VIPANEL_REDIS_URL", bad)]);
+            let err = Config::load_from(&LoadOptions::default(), &e).unwrap_err();
+            assert!(err.to_string().contains("redis_url"), "{bad}: {err}");
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+        for bad in ["", "a b", "x{y}", "pre\nfix", &"p".repeat(65)] {
+            let e = env(&[("VIPANEL_REDIS_KEY_PREFIX", bad)]);
+            let err = Config::load_from(&LoadOptions::default(), &e).unwrap_err();
+            assert!(
+                err.to_string().contains("redis_key_prefix"),
+                "{bad:?}: {err}"
+            );
+        }
+        let e = env(&[("VIPANEL_REDIS_KEY_PREFIX", "panel-2:")]);
+        assert!(Config::load_from(&LoadOptions::default(), &e).is_ok());
     }
 
     #[test]

@@ -25,6 +25,8 @@ mod second_factor;
 mod server_jobs;
 mod servers;
 mod sessions;
+pub mod shared_penalties;
+pub mod shared_state;
 mod shell_history;
 mod site_apply;
 mod site_host;
@@ -87,6 +89,23 @@ pub struct Services {
     providers: Arc<Vec<Arc<dyn Provider>>>,
     /// This process's `dashboard` results (see [`cache`]); on only while its watcher runs.
     pub cache: cache::DashboardCache,
+    /// The Redis link when `redis_url` is set (see [`shared_state`]); the daemon starts it.
+    pub shared: Option<shared_state::SharedState>,
+}
+
+/// The Redis link `redis_url` asks for, if any (the URL was checked when the config was loaded).
+fn shared_state_of(config: &Config) -> Option<shared_state::SharedState> {
+    if config.redis_url.is_empty() {
+        return None;
+    }
+    let shown = crate::config::mask_url_password(&config.redis_url);
+    match shared_state::SharedState::new(&config.redis_url, &shown, &config.redis_key_prefix) {
+        Ok(state) => Some(state),
+        Err(err) => {
+            tracing::error!(redis = %shown, error = %err, "redis_url is unusable; state is not shared");
+            None
+        }
+    }
 }
 
 impl Services {
@@ -101,6 +120,7 @@ impl Services {
             job_wake: Arc::new(tokio::sync::Notify::new()),
             providers: Arc::new(providers(&config)),
             cache: cache::DashboardCache::default(),
+            shared: shared_state_of(&config),
         };
         job_kinds::register_builtin(&services);
         services

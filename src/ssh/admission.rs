@@ -10,9 +10,16 @@
 //!   anything else is looked at. How each connection ended is reported with [`Pending::ended`].
 //!
 //! A source is an IPv4 address or an IPv6 /64 ([`source_key`]), for the caps as for penalties.
+//!
+//! With `redis_url` set, penalties are shared by all nodes: every offence is also recorded in
+//! Redis (in the background), and an admitted connection asks Redis whether its source is
+//! penalised ([`Admission::shared_refusal`], bounded, before the banner). What Redis answers is
+//! adopted into the local table, so the next connections of a source penalised elsewhere are
+//! refused here without asking Redis again.
 
 use super::penalties::{Offence, Penalties, source_key};
 use crate::config::{LimitsConfig, PenaltiesConfig};
+use crate::service::shared_penalties::SharedPenalties;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -23,6 +30,8 @@ use std::time::Instant;
 pub struct Admission {
     state: Mutex<State>,
     penalties: Penalties,
+    /// The penalties of all nodes, in Redis (set once, by the accept loop).
+    shared: std::sync::OnceLock<SharedPenalties>,
     per_source: usize,
     begin: usize,
     rate: f64,
@@ -65,6 +74,7 @@ impl Admission {
         Arc::new(Admission {
             state: Mutex::new(State::default()),
             penalties: Penalties::new(penalties),
+            shared: std::sync::OnceLock::new(),
             per_source: usize::try_from(limits.max_unauthenticated_per_source).unwrap_or(10),
             begin: usize::try_from(limits.startups_begin).unwrap_or(10),
             rate: f64::from(limits.startups_rate.min(100)) / 100.0,
@@ -78,6 +88,53 @@ impl Admission {
         notices: tokio::sync::mpsc::UnboundedSender<super::penalties::PenaltyNotice>,
     ) {
         self.penalties.announce_to(notices);
+    }
+
+    /// Shares penalties with the other nodes through Redis from now on.
+    pub fn share_penalties_through(&self, shared: SharedPenalties) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Records an offence in the local table and, in the background, in Redis.
+    fn record(self: &Arc<Self>, source: IpAddr, offence: Offence, now: Instant) {
+        self.penalties.record(source, offence, now);
+        let (Some(shared), Some(base)) =
+            (self.shared.get(), self.penalties.base_for(source, offence))
+        else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (shared, admission, max) = (shared.clone(), self.clone(), self.penalties.max());
+        runtime.spawn(async move {
+            if let Some(known) = shared.record(source, base, max).await {
+                // Offences on other nodes may have made it longer than this node's own count.
+                admission
+                    .penalties
+                    .adopt(source, known.remaining, known.penalty, Instant::now());
+            }
+        });
+    }
+
+    /// Whether Redis says the source of `pending` is penalised (by any node); asked once per
+    /// admitted connection, before the banner, for at most the shared state's call timeout.
+    /// `false` when penalties are not shared or Redis cannot say: the local table decided.
+    pub async fn shared_refusal(&self, pending: &Pending) -> bool {
+        let Some(shared) = self.shared.get() else {
+            return false;
+        };
+        if !self.penalties.applies_to(pending.source) {
+            return false;
+        }
+        match shared.remaining(pending.source).await {
+            Some(Some(remaining)) => {
+                self.penalties
+                    .adopt(pending.source, remaining, remaining, Instant::now());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Admits a new connection from `peer` at `now`, or says why not. `roll` is a uniform number
@@ -96,7 +153,7 @@ impl Admission {
         let from_source = state.by_source.get(&source).copied().unwrap_or(0);
         if from_source >= self.per_source {
             drop(state);
-            self.penalties.record(source, Offence::Overflow, now);
+            self.record(source, Offence::Overflow, now);
             return Err(Refusal::PerSource);
         }
         if state.total >= self.full {
@@ -181,10 +238,15 @@ impl Pending {
             self.failed_attempts.load(Ordering::SeqCst),
             deadline_exceeded,
         )?;
-        self.admission
-            .penalties
-            .record(self.source, offence, Instant::now());
+        self.admission.record(self.source, offence, Instant::now());
         Some(offence)
+    }
+
+    /// Whether another node penalised this connection's source (see
+    /// [`Admission::shared_refusal`]). A connection refused so was never served: drop it
+    /// without [`Pending::ended`], which would count its end as one more offence.
+    pub async fn penalised_elsewhere(&self) -> bool {
+        self.admission.shared_refusal(self).await
     }
 
     fn release(&self) {

@@ -88,6 +88,12 @@ pub async fn serve(
     };
     // New penalties go to the audit trail, written in the background (as rate-limited as
     // their log lines, so a flood from many sources cannot flood the database either).
+    if let Some(state) = &shared.services.shared {
+        state.start();
+        shared.admission.share_penalties_through(
+            crate::service::shared_penalties::SharedPenalties::new(state.clone()),
+        );
+    }
     let (notices, mut noticed) = tokio::sync::mpsc::unbounded_channel();
     shared.admission.announce_penalties_to(notices);
     let recorder = shared.services.clone();
@@ -147,6 +153,12 @@ pub async fn serve(
         let handler = Connection::new(shared.clone(), Some(peer), local, pending.clone());
         let config = config.clone();
         tokio::spawn(async move {
+            // Penalised by another node (Redis): closed before the banner, like a local one.
+            if pending.penalised_elsewhere().await {
+                tracing::trace!(%peer, "source penalised (shared); closing new connection");
+                drop(permit);
+                return;
+            }
             let session = async move {
                 match russh::server::run_stream(
                     config,

@@ -10,7 +10,9 @@
 //! attacker with many addresses could then free the worst offenders by filling the table).
 //!
 //! Time is passed in (`now`) so the arithmetic is tested without sleeping. Nothing here does I/O
-//! besides logging.
+//! besides logging. With `redis_url` set, the same rules also run in Redis for all nodes
+//! ([`crate::service::shared_penalties`]); what Redis knows is [`Penalties::adopt`]ed here, so
+//! this table alone still refuses those sources when Redis is away.
 
 use crate::config::PenaltiesConfig;
 use std::collections::HashMap;
@@ -288,6 +290,54 @@ impl Penalties {
         recorded
     }
 
+    /// The penalty an offence of this kind from `source` starts with (capped at the max), or
+    /// `None` when it is not penalised at all (penalties off, source exempt, base 0).
+    pub fn base_for(&self, source: IpAddr, offence: Offence) -> Option<Duration> {
+        let base = self.base[offence.index()].min(self.max);
+        let ignored =
+            !self.enabled || base.is_zero() || self.exempt.iter().any(|n| n.contains(&source));
+        (!ignored).then_some(base)
+    }
+
+    /// Whether penalties apply to `source` at all (on, and the source is not exempt).
+    pub fn applies_to(&self, source: IpAddr) -> bool {
+        self.enabled && !self.exempt.iter().any(|n| n.contains(&source))
+    }
+
+    /// The longest penalty (`penalties.max_secs`).
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+
+    /// Takes over what another node knows (through Redis): `source` is penalised for
+    /// `remaining` from `now`, its next offence doubling `penalty`. Only ever lengthens what
+    /// this table holds, so this node keeps refusing the source should Redis go away. Follows
+    /// the table's bound like [`Penalties::record`] (a full table adopts nothing new).
+    pub fn adopt(&self, source: IpAddr, remaining: Duration, penalty: Duration, now: Instant) {
+        if !self.applies_to(source) {
+            return;
+        }
+        let remaining = remaining.min(self.max);
+        let penalty = penalty.min(self.max);
+        let until = later(now, remaining);
+        let mut table = self.lock();
+        match table.entries.get_mut(&source) {
+            Some(entry) if entry.until > now => {
+                entry.until = entry.until.max(until);
+                entry.penalty = entry.penalty.max(penalty);
+            }
+            Some(entry) => *entry = Entry { until, penalty },
+            None => {
+                if table.entries.len() >= self.max_sources {
+                    table.sweep(now);
+                }
+                if table.entries.len() < self.max_sources {
+                    table.entries.insert(source, Entry { until, penalty });
+                }
+            }
+        }
+    }
+
     /// Sources in the table (penalised or expired but not yet swept).
     #[cfg(test)]
     fn tracked(&self) -> usize {
@@ -556,6 +606,42 @@ mod tests {
             bytes / 1024
         );
         assert!(bytes < 8 * 1024 * 1024, "{bytes} bytes");
+    }
+
+    #[test]
+    fn adopting_a_shared_penalty_only_ever_lengthens_the_local_one() {
+        let p = Penalties::new(&PenaltiesConfig {
+            max_sources: 2,
+            ..config()
+        });
+        let t0 = Instant::now();
+        let src = ip("192.0.2.1");
+        p.adopt(src, S(30), S(40), t0);
+        assert_eq!(p.check(src, t0), Some(S(30)));
+        // A shorter answer (an older one, say) changes nothing.
+        p.adopt(src, S(5), S(5), t0);
+        assert_eq!(p.check(src, t0), Some(S(30)));
+        // The next local offence doubles the adopted length.
+        assert_eq!(
+            p.record(src, Offence::NoAuth, t0 + S(1)),
+            Recorded::Penalised {
+                penalty: S(80),
+                started: false
+            }
+        );
+        // Capped at the max, bounded like the table, ignored for exempt sources or when off.
+        p.adopt(ip("192.0.2.2"), S(100_000), S(100_000), t0);
+        assert_eq!(p.check(ip("192.0.2.2"), t0), Some(S(600)));
+        p.adopt(ip("192.0.2.3"), S(10), S(10), t0);
+        assert_eq!(p.check(ip("192.0.2.3"), t0), None, "table full");
+        let exempt = Penalties::new(&PenaltiesConfig {
+            exempt: vec!["192.0.2.0/24".into()],
+            ..config()
+        });
+        exempt.adopt(src, S(10), S(10), t0);
+        assert_eq!(exempt.check(src, t0), None);
+        assert_eq!(exempt.base_for(src, Offence::AuthFail), None);
+        assert_eq!(p.base_for(src, Offence::AuthFail), Some(S(5)));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod hetzner_api;
 mod hetzner_catalogue;
 pub mod host;
+pub mod redis;
 mod require;
 pub mod tmux;
 
