@@ -1,4 +1,4 @@
-//! What the store benchmarks (`dashboard`, `metrics_store`) share: their flags, a scratch
+//! What the store benchmarks (`dashboard`, `jobs_throughput`, `metrics_store`) share: their flags, a scratch
 //! database (SQLite in a temporary directory, or a PostgreSQL database of their own created next
 //! to the one named and dropped at the end), and timing a call many times.
 
@@ -34,9 +34,14 @@ impl Args {
 }
 
 pub async fn connect(url: &str) -> Db {
+    connect_pool(url, 4).await
+}
+
+/// Like [`connect`] with `pool_size` connections at most.
+pub async fn connect_pool(url: &str, pool_size: u32) -> Db {
     Db::connect(&ConnectOptions {
         url: url.to_owned(),
-        pool_size: 4,
+        pool_size,
         busy_timeout: Duration::from_secs(30),
     })
     .await
@@ -63,7 +68,13 @@ pub struct Scratch {
 impl Scratch {
     /// SQLite in the temporary directory without `database`; else a PostgreSQL database
     /// `vipanel_bench_<name>_<pid>` next to the one named (needs CREATEDB).
+    #[allow(dead_code)] // each bench compiles this module; not every one picks its pool size
     pub async fn open(database: Option<&str>, name: &str) -> Scratch {
+        Scratch::open_pool(database, name, 4).await
+    }
+
+    /// Like [`Scratch::open`], its pool holding `pool_size` connections at most.
+    pub async fn open_pool(database: Option<&str>, name: &str, pool_size: u32) -> Scratch {
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, postgres) = match database {
             None => (
@@ -79,7 +90,7 @@ impl Scratch {
                 (format!("{base}/{ours}"), Some((url.to_owned(), ours)))
             }
         };
-        let db = connect(&url).await;
+        let db = connect_pool(&url, pool_size).await;
         db.migrate(Some(&dir.path().join("migrate.lock")))
             .await
             .expect("migrate");
@@ -107,6 +118,7 @@ impl Scratch {
 }
 
 /// Runs `f` `runs` times (at least once); the times in ms, sorted.
+#[allow(dead_code)] // each bench compiles this module; not every one times a call this way
 pub async fn timed<F, Fut, T>(runs: usize, mut f: F) -> Vec<f64>
 where
     F: FnMut() -> Fut,
