@@ -89,7 +89,11 @@ fn run(n: usize, presses: usize) {
     let first_bytes = *written.0.borrow();
     let mut times = Vec::with_capacity(presses);
     for i in 0..presses {
-        let code = if i % 2 == 0 { KeyCode::Down } else { KeyCode::Up };
+        let code = if i % 2 == 0 {
+            KeyCode::Down
+        } else {
+            KeyCode::Up
+        };
         let t = Instant::now();
         app.key(&key(code));
         terminal.draw(|f| view::draw(f, &mut app)).expect("draw");
