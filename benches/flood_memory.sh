@@ -82,12 +82,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-show_log() { # file [lines]
-    [[ -s $1 ]] || return 0
-    printf -- '--- last lines of %s:\n' "${1##*/}" >&2
-    tail -n "${2:-30}" "$1" >&2
-}
-
 mem_kib() { # pid field -> value in KiB
     sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"
 }

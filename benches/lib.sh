@@ -73,3 +73,10 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+
+# show_log FILE [LINES]: the last LINES (default 30) of FILE on stderr, when it is not empty.
+show_log() { # file [lines]
+    [[ -s $1 ]] || return 0
+    printf -- '--- last lines of %s:\n' "${1##*/}" >&2
+    tail -n "${2:-30}" "$1" >&2
+}

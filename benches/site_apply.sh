@@ -219,12 +219,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-show_log() { # file [lines]
-    [[ -s $1 ]] || return 0
-    printf -- '--- last lines of %s:\n' "${1##*/}" >&2
-    tail -n "${2:-30}" "$1" >&2
-}
-
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -143,12 +143,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-show_log() { # file [lines]
-    [[ -s $1 ]] || return 0
-    printf -- '--- last lines of %s:\n' "${1##*/}" >&2
-    tail -n "${2:-30}" "$1" >&2
-}
-
 # --------------------------------------------------------------- setup ----
 
 DIR=$(mktemp -d /tmp/vipanel-tui-bytes.XXXXXX)
