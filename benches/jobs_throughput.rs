@@ -161,6 +161,7 @@ async fn round(services: &Services, admin: &Actor, jobs: i64, workers: usize) {
                     payload: json!({ "n": n }),
                     idempotency_key: None,
                     run_at: None,
+                    node: None,
                 },
             )
             .await
@@ -212,7 +213,7 @@ async fn drain(db: Db, name: String) -> Tally {
     let mut tally = Tally::default();
     loop {
         let at = Instant::now();
-        let claimed = db.claim_job(&name, LEASE).await.expect("claim");
+        let claimed = db.claim_job(&name, "bench", LEASE).await.expect("claim");
         tally.claims.push(ms(at));
         let Some(job) = claimed else {
             tally.empty += 1;

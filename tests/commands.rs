@@ -1291,6 +1291,7 @@ impl World {
             payload,
             idempotency_key: None,
             run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+            node: None,
         };
         self.services.job_enqueue(actor, request).await.unwrap().id
     }
@@ -1422,6 +1423,7 @@ async fn job_watch_ends_with_the_jobs_outcome() {
             payload,
             idempotency_key: None,
             run_at: None,
+            node: None,
         };
         let pool = w.services.start_job_workers();
         let watch = |id: i64| {
@@ -1512,6 +1514,7 @@ async fn a_job_left_by_a_stopped_pool_runs_again_after_its_lease() {
             payload: serde_json::json!({"hang_first_attempt": true}),
             idempotency_key: Some("once".into()),
             run_at: None,
+            node: None,
         };
         let id = w
             .services

@@ -19,6 +19,7 @@ fn new_job<'a>(kind: &'a str, key: Option<&'a str>) -> NewJob<'a> {
         timeout_secs: 60,
         idempotency_key: key,
         run_at: None,
+        node: None,
     }
 }
 
@@ -101,17 +102,17 @@ async fn claim_lease_progress_and_success() {
         later.run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
         enqueue(db, &later).await;
         assert!(
-            db.claim_job("w1", LEASE).await.unwrap().is_none(),
+            db.claim_job("w1", "node", LEASE).await.unwrap().is_none(),
             "not due yet"
         );
         let (job, _) = enqueue(db, &new_job("demo", None)).await;
-        let claimed = db.claim_job("w1", LEASE).await.unwrap().unwrap();
+        let claimed = db.claim_job("w1", "node", LEASE).await.unwrap().unwrap();
         assert_eq!(claimed.id, job.id, "{}", t.name);
         assert_eq!(claimed.state, "running");
         assert_eq!(claimed.attempts, 1);
         assert_eq!(claimed.worker.as_deref(), Some("w1"));
         assert!(claimed.lease_until.unwrap() > chrono::Utc::now());
-        assert!(db.claim_job("w2", LEASE).await.unwrap().is_none());
+        assert!(db.claim_job("w2", "node", LEASE).await.unwrap().is_none());
 
         let held = db
             .renew_job_lease(job.id, "w1", LEASE, Some((40, "half way")))
@@ -150,7 +151,7 @@ async fn failures_back_off_then_fail_and_retry_resets() {
             error: "boom",
             backoff_base: Duration::from_secs(30),
         };
-        db.claim_job("w", LEASE).await.unwrap().unwrap();
+        db.claim_job("w", "node", LEASE).await.unwrap().unwrap();
         let before = chrono::Utc::now();
         let again = db.finish_job(job.id, "w", &fail).await.unwrap().unwrap();
         assert_eq!(again.state, "queued", "{}", t.name);
@@ -158,14 +159,14 @@ async fn failures_back_off_then_fail_and_retry_resets() {
         assert!(again.run_at >= before + chrono::Duration::seconds(29));
         assert!(again.finished_at.is_none());
         assert!(
-            db.claim_job("w", LEASE).await.unwrap().is_none(),
+            db.claim_job("w", "node", LEASE).await.unwrap().is_none(),
             "backing off"
         );
 
         // Make it due now (as time passing would), then fail the last attempt.
         let sql = "UPDATE jobs SET run_at = created_at";
         on_any(db, sql).await;
-        let second = db.claim_job("w", LEASE).await.unwrap().unwrap();
+        let second = db.claim_job("w", "node", LEASE).await.unwrap().unwrap();
         assert_eq!(second.attempts, 2);
         let failed = db.finish_job(job.id, "w", &fail).await.unwrap().unwrap();
         assert_eq!(failed.state, "failed");
@@ -197,7 +198,7 @@ async fn cancel_queued_at_once_running_at_checkpoint() {
         assert!(cancelled.finished_at.is_some());
 
         let (running, _) = enqueue(db, &new_job("demo", None)).await;
-        db.claim_job("w", LEASE).await.unwrap().unwrap();
+        db.claim_job("w", "node", LEASE).await.unwrap().unwrap();
         let mut tx = db.begin().await.unwrap();
         let flagged = tx.cancel_job(running.id).await.unwrap().unwrap();
         tx.commit().await.unwrap();
@@ -229,6 +230,46 @@ async fn cancel_queued_at_once_running_at_checkpoint() {
     }
 }
 
+/// A job pinned to a node is claimed only by that node's workers; a caller may take its own
+/// job by id; a job released at shutdown is queued again at once, its attempt not counted.
+#[tokio::test]
+async fn pinned_jobs_claims_by_id_and_releases() {
+    for t in db_support::all().await {
+        let db = &t.db;
+        let mut pinned = new_job("demo", None);
+        pinned.node = Some("web1");
+        let (job, _) = enqueue(db, &pinned).await;
+        assert_eq!(job.node.as_deref(), Some("web1"), "{}", t.name);
+        assert!(
+            db.claim_job("w", "web2", LEASE).await.unwrap().is_none(),
+            "another node passes over it ({})",
+            t.name
+        );
+        let claimed = db.claim_job("w", "web1", LEASE).await.unwrap().unwrap();
+        assert_eq!(claimed.id, job.id);
+        assert_eq!(claimed.attempts, 1);
+
+        assert!(!db.release_job(job.id, "someone-else").await.unwrap());
+        assert!(db.release_job(job.id, "w").await.unwrap(), "{}", t.name);
+        let back = db.job(job.id).await.unwrap().unwrap();
+        assert_eq!(back.state, "queued", "{}", t.name);
+        assert_eq!(back.attempts, 0, "the interrupted attempt does not count");
+        assert!(back.worker.is_none() && back.lease_until.is_none());
+
+        let again = db.claim_job_by_id(job.id, "cmd", LEASE).await.unwrap();
+        assert_eq!(again.map(|j| j.worker), Some(Some("cmd".to_owned())));
+        assert!(
+            db.claim_job_by_id(job.id, "w", LEASE)
+                .await
+                .unwrap()
+                .is_none(),
+            "a running job is not taken twice ({})",
+            t.name
+        );
+        t.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn expired_leases_are_requeued_or_failed() {
     for t in db_support::all().await {
@@ -237,8 +278,12 @@ async fn expired_leases_are_requeued_or_failed() {
         let mut last = new_job("demo", None);
         last.max_attempts = 1;
         let (b, _) = enqueue(db, &last).await;
-        db.claim_job("dead", Duration::from_secs(1)).await.unwrap();
-        db.claim_job("dead", Duration::from_secs(1)).await.unwrap();
+        db.claim_job("dead", "node", Duration::from_secs(1))
+            .await
+            .unwrap();
+        db.claim_job("dead", "node", Duration::from_secs(1))
+            .await
+            .unwrap();
         assert_eq!(
             db.requeue_expired_jobs(chrono::Utc::now()).await.unwrap(),
             0
@@ -275,7 +320,7 @@ async fn concurrent_claimers_each_get_distinct_jobs() {
             let db = db.clone();
             claimers.push(tokio::spawn(async move {
                 let mut got = Vec::new();
-                while let Some(job) = db.claim_job(&format!("w{w}"), LEASE).await.unwrap() {
+                while let Some(job) = db.claim_job(&format!("w{w}"), "node", LEASE).await.unwrap() {
                     got.push(job.id);
                 }
                 got

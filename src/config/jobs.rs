@@ -21,6 +21,9 @@ pub struct JobsConfig {
     pub max_attempts: u32,
     /// The delay before the second attempt; it doubles with each further one (at most a day).
     pub backoff_base_secs: u64,
+    /// This node's name ("": the machine's hostname). Work on this machine's own host
+    /// (`site.apply`) is pinned to it: only workers of a node of that name claim it.
+    pub node: String,
 }
 
 impl Default for JobsConfig {
@@ -32,11 +35,24 @@ impl Default for JobsConfig {
             default_timeout_secs: 600,
             max_attempts: 3,
             backoff_base_secs: 30,
+            node: String::new(),
         }
     }
 }
 
 impl JobsConfig {
+    /// [`JobsConfig::node`], or the machine's hostname when empty.
+    pub fn node_name(&self) -> String {
+        if !self.node.is_empty() {
+            return self.node.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into())
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| {
             Err(ConfigError(format!(
@@ -56,6 +72,13 @@ impl JobsConfig {
             if value == 0 || value > max {
                 return bad(key, format!("must be from 1 to {max}"));
             }
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+        if self.node.len() > 64 || !self.node.chars().all(allowed) {
+            return bad(
+                "node",
+                "must be at most 64 letters, digits, '.', '-' or '_' (empty: the hostname)".into(),
+            );
         }
         if self.lease_secs < 3 {
             return bad(
@@ -98,6 +121,10 @@ mod tests {
             },
             JobsConfig {
                 backoff_base_secs: 0,
+                ..JobsConfig::default()
+            },
+            JobsConfig {
+                node: "web 1".into(),
                 ..JobsConfig::default()
             },
         ] {

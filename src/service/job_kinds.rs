@@ -1,5 +1,5 @@
 //! The job kinds the panel ships, registered by [`register_builtin`]: `host.reconcile`,
-//! `metrics.rollup` and the `server.*` kinds of `server_jobs.rs`.
+//! `metrics.rollup`, `site.apply` (`site_jobs.rs`) and the `server.*` kinds of `server_jobs.rs`.
 
 use super::Services;
 use super::jobs::{JobContext, JobKind};
@@ -16,6 +16,7 @@ pub const METRICS_ROLLUP: &str = "metrics.rollup";
 pub(super) fn register_builtin(services: &Services) {
     services.register_job_kind(HOST_RECONCILE, HostReconcile);
     services.register_job_kind(METRICS_ROLLUP, MetricsRollup);
+    services.register_job_kind(super::site_jobs::SITE_APPLY, super::site_jobs::SiteApply);
     super::server_jobs::register(services);
 }
 

@@ -168,6 +168,8 @@ pub struct JobView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Only workers of this node run it (`null`: any node's).
+    pub node: Option<String>,
 }
 
 impl From<JobRow> for JobView {
@@ -195,6 +197,7 @@ impl From<JobRow> for JobView {
             created_at: row.created_at,
             updated_at: row.updated_at,
             finished_at: row.finished_at,
+            node: row.node,
         }
     }
 }
@@ -218,6 +221,9 @@ pub struct JobRequest {
     pub idempotency_key: Option<String>,
     /// Not before this time (`None`: now).
     pub run_at: Option<DateTime<Utc>>,
+    /// Only workers of this node may run it (`None`: any node's); work on this machine's host
+    /// names [`crate::config::JobsConfig::node_name`].
+    pub node: Option<String>,
 }
 
 /// `job list`'s filters.
@@ -286,6 +292,7 @@ impl Services {
                 timeout_secs: i64::try_from(timeout).unwrap_or(i64::MAX),
                 idempotency_key: request.idempotency_key.as_deref(),
                 run_at: request.run_at,
+                node: request.node.as_deref(),
             })
             .await?;
         if created {

@@ -230,6 +230,7 @@ impl Services {
                 payload: serde_json::json!({"period_start": start}),
                 idempotency_key: Some(format!("{}/{start}", super::job_kinds::METRICS_ROLLUP)),
                 run_at: None,
+                node: None,
             },
         )
         .await

@@ -244,6 +244,7 @@ impl Services {
                 payload: json!({"server_id": id, "name": req.name, "provider": provider.name()}),
                 idempotency_key: Some(format!("{SERVER_CREATE}/{id}")),
                 run_at: None,
+                node: None,
             };
             let job = self.job_enqueue_in(&mut tx, actor, &request).await?;
             tx.commit().await?;
@@ -316,6 +317,7 @@ impl Services {
                 payload,
                 idempotency_key: key,
                 run_at: None,
+                node: None,
             };
             let job = self.job_enqueue_in(&mut tx, actor, &request).await?;
             tx.commit().await?;

@@ -223,12 +223,12 @@ async fn run_batch(
         };
         let written = match result {
             Ok(()) if row.status == SITE_DELETING => {
-                if full {
-                    // A deletion a crash interrupted: the host no longer has the site.
-                    match db.finish_site_deletion(row.id).await {
-                        Ok(()) => report.host.deletions_finished.push(row.domain.clone()),
-                        Err(e) => tracing::error!(site = row.domain, "{e}"),
-                    }
+                // The host no longer has the site: the row goes too. In a reconcile, this was
+                // a deletion a crash interrupted.
+                match db.finish_site_deletion(row.id).await {
+                    Ok(()) if full => report.host.deletions_finished.push(row.domain.clone()),
+                    Ok(()) => {}
+                    Err(e) => tracing::error!(site = row.domain, "{e}"),
                 }
                 Ok(())
             }

@@ -1,12 +1,13 @@
 //! Sites: `site list|show|create|delete|enable|disable|php|alias|apply`.
 //!
-//! Each change is written to the database with its audit row first (the site's `revision`
-//! moves on), then applied to the host through this process's [`super::Applier`] and waited
-//! for: the command returns when the site serves as asked. An apply that fails leaves the
-//! host as it was, records the error on the site (status `error`) and is exit 8 with the
-//! validator's message; the change stays recorded, so fixing the cause and `site apply` (or
-//! `host reconcile`) finishes it. Deleting first marks the site `deleting`, removes it from the
-//! host, then drops the row, so a crash midway is finished by `host reconcile`.
+//! Each change is written to the database with its audit row and a `site.apply` job in one
+//! transaction (the site's `revision` moves on), then the command runs the job and waits for
+//! it (`site_jobs.rs`): the command returns when the site serves as asked. An apply that fails
+//! leaves the host as it was, records the error on the site (status `error`) and is exit 8
+//! with the validator's message; the change stays recorded, so fixing the cause and `site
+//! apply` (or `host reconcile`) finishes it. Deleting marks the site `deleting` (with its
+//! audit row and job); the job removes it from the host, then drops the row. A daemon that dies
+//! midway leaves the job to be run again when the node's next daemon starts.
 
 use super::audit::{conflict, record_ok};
 use super::policy::{self, Owner, Resource, Verb};
@@ -149,8 +150,17 @@ impl Services {
                 &detail,
             )
             .await?;
+            let job = self
+                .enqueue_site_apply(
+                    &mut tx,
+                    &actor.user,
+                    tenant_id,
+                    &[(id, domain.clone())],
+                    false,
+                )
+                .await?;
             tx.commit().await?;
-            self.apply_sites(&[(id, domain.clone())], false).await?;
+            self.finish_site_apply(job).await?;
             self.site_show(actor, &domain).await
         })
         .await
@@ -179,24 +189,6 @@ impl Services {
         }
     }
 
-    /// Applies sites to the host and waits; the first failure is exit 8 with its message.
-    pub(super) async fn apply_sites(&self, sites: &[(i64, DomainName)], force: bool) -> Result<()> {
-        let ids = sites.iter().map(|(id, _)| *id).collect();
-        let report = self.applier()?.sites(ids, force).await?;
-        if let Some(e) = &report.error {
-            return Err(Error::unavailable(format!("cannot apply to the host: {e}")));
-        }
-        for (id, domain) in sites {
-            if let Some(Err(why)) = report.results.get(id) {
-                return Err(Error::unavailable(format!(
-                    "applying site {domain} to the host failed; its previous configuration \
-                     is still in place:\n{why}\nFix the cause, then run `site apply {domain}`."
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Records a change to a site (revision moves on) with its audit row, then applies it.
     async fn change_site(
         &self,
@@ -222,9 +214,13 @@ impl Services {
                 &detail,
             )
             .await?;
-            tx.commit().await?;
-            self.apply_sites(&[(row.id, domain.clone())], action == "site.apply")
+            let force = action == "site.apply";
+            let sites = [(row.id, domain.clone())];
+            let job = self
+                .enqueue_site_apply(&mut tx, &actor.user, row.tenant_id, &sites, force)
                 .await?;
+            tx.commit().await?;
+            self.finish_site_apply(job).await?;
             self.site_show(actor, domain).await
         })
         .await
@@ -364,7 +360,8 @@ impl Services {
     ) -> Result<Site> {
         self.audited(actor, "site.delete", domain.as_str(), async {
             let row = self.visible_site(actor, domain, Verb::Write).await?;
-            // Marked first: a crash from here on is finished by `host reconcile`.
+            // Marked, recorded and queued together: from here on the job finishes the deletion
+            // (removes the site from the host, then the row), in this daemon or the next.
             let mut tx = self.db.begin().await?;
             tx.update_site(
                 row.id,
@@ -375,10 +372,6 @@ impl Services {
                 },
             )
             .await?;
-            tx.commit().await?;
-            self.apply_sites(&[(row.id, domain.clone())], false).await?;
-            let mut tx = self.db.begin().await?;
-            tx.delete_site(row.id).await?;
             let detail = format!("tenant={} purge={purge}", row.tenant);
             record_ok(
                 &mut tx,
@@ -389,7 +382,12 @@ impl Services {
                 &detail,
             )
             .await?;
+            let sites = [(row.id, domain.clone())];
+            let job = self
+                .enqueue_site_apply(&mut tx, &actor.user, row.tenant_id, &sites, false)
+                .await?;
             tx.commit().await?;
+            self.finish_site_apply(job).await?;
             Ok(Site::from(row))
         })
         .await

@@ -51,6 +51,8 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Only workers of this node claim it (`None`: any node's).
+    pub node: Option<String>,
 }
 
 /// A job to enqueue.
@@ -67,6 +69,8 @@ pub struct NewJob<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Not before this time (`None`: now).
     pub run_at: Option<DateTime<Utc>>,
+    /// Only workers of this node may claim it (`None`: any node's).
+    pub node: Option<&'a str>,
 }
 
 /// Which jobs `jobs` lists, newest first.
@@ -107,7 +111,7 @@ macro_rules! select {
         "SELECT j.id, j.kind, j.tenant_id, t.name AS tenant, j.created_by, j.payload, j.state,
             j.attempts, j.max_attempts, j.run_at, j.lease_until, j.worker, j.timeout_secs,
             j.idempotency_key, j.cancel_requested, j.progress, j.message, j.result, j.error,
-            j.created_at, j.updated_at, j.finished_at
+            j.created_at, j.updated_at, j.finished_at, j.node
         FROM jobs j LEFT JOIN tenants t ON t.id = j.tenant_id"
     };
 }
@@ -130,13 +134,13 @@ impl Tx {
     pub async fn enqueue_job(&mut self, job: &NewJob<'_>) -> Result<(JobRow, bool)> {
         let now = super::now();
         let sql = "INSERT INTO jobs (kind, tenant_id, created_by, payload, state, max_attempts,
-                       run_at, timeout_secs, idempotency_key, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $9)
+                       run_at, timeout_secs, idempotency_key, created_at, updated_at, node)
+                   VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $9, $10)
                    ON CONFLICT DO NOTHING RETURNING id";
         let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(sql)
             .bind(job.kind).bind(job.tenant_id).bind(job.created_by).bind(job.payload)
             .bind(job.max_attempts).bind(job.run_at.unwrap_or(now)).bind(job.timeout_secs)
-            .bind(job.idempotency_key).bind(now)
+            .bind(job.idempotency_key).bind(now).bind(job.node)
             .fetch_optional(c).await)?;
         let row: JobRow = match (id, job.idempotency_key) {
             (Some(id), _) => {
@@ -172,6 +176,26 @@ impl Tx {
         self.job(id).await
     }
 
+    /// Marks queued job `id` running for `worker` (one more attempt, leased until
+    /// `now + lease`); `None` when it was not queued any more.
+    async fn take_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<JobRow>> {
+        let sql = "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $2,
+                       worker = $3, progress = 0, message = NULL, updated_at = $4
+                   WHERE id = $1 AND state = 'queued'";
+        let taken = on_tx!(self, c => sqlx::query(sql).bind(id).bind(later(now, lease))
+            .bind(worker).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        if taken == 0 {
+            return Ok(None);
+        }
+        self.job(id).await
+    }
+
     /// `job retry`: a failed or cancelled job is queued again now, its attempts reset.
     pub async fn retry_job(&mut self, id: i64) -> Result<Option<JobRow>> {
         let now = super::now();
@@ -204,14 +228,21 @@ impl Db {
         )
     }
 
-    /// Takes the next due queued job for `worker`: running, one more attempt, leased for
-    /// `lease`. Each job is claimed by one claimer only.
-    pub async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<JobRow>> {
+    /// Takes the next due queued job for `worker` of `node` (jobs pinned to another node are
+    /// passed over): running, one more attempt, leased for `lease`. Each job is claimed by one
+    /// claimer only.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<Option<JobRow>> {
         let now = super::now();
         // A plain read first: idle polls take no write lock (SQLite's is the whole database).
-        let due = "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1 LIMIT 1";
-        let any: Option<i64> =
-            on_db!(self, pool => sqlx::query_scalar(due).bind(now).fetch_optional(pool).await)?;
+        let due = "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1
+                   AND (node IS NULL OR node = $2) LIMIT 1";
+        let any: Option<i64> = on_db!(self, pool => sqlx::query_scalar(due).bind(now).bind(node)
+            .fetch_optional(pool).await)?;
         if any.is_none() {
             return Ok(None);
         }
@@ -219,24 +250,35 @@ impl Db {
         let pick = match &tx {
             Tx::Sqlite(_) => {
                 "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1
-                 ORDER BY run_at, id LIMIT 1"
+                 AND (node IS NULL OR node = $2) ORDER BY run_at, id LIMIT 1"
             }
             Tx::Postgres(_) => {
                 "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1
-                 ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                 AND (node IS NULL OR node = $2) ORDER BY run_at, id LIMIT 1
+                 FOR UPDATE SKIP LOCKED"
             }
         };
-        let id: Option<i64> =
-            on_tx!(&mut tx, c => sqlx::query_scalar(pick).bind(now).fetch_optional(c).await)?;
+        let id: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(pick).bind(now).bind(node)
+            .fetch_optional(c).await)?;
         let Some(id) = id else {
             return Ok(None);
         };
-        let sql = "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $2,
-                       worker = $3, progress = 0, message = NULL, updated_at = $4
-                   WHERE id = $1 AND state = 'queued'";
-        on_tx!(&mut tx, c => sqlx::query(sql).bind(id).bind(later(now, lease)).bind(worker)
-            .bind(now).execute(c).await.map(drop))?;
-        let job = tx.job(id).await?;
+        let job = tx.take_job(id, worker, lease, now).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Takes job `id` for `worker` if it is still queued (the caller that enqueued it runs it
+    /// itself); `None` when another worker was first.
+    pub async fn claim_job_by_id(
+        &self,
+        id: i64,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<JobRow>> {
+        let now = super::now();
+        let mut tx = self.begin().await?;
+        let job = tx.take_job(id, worker, lease, now).await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -310,6 +352,19 @@ impl Db {
         let job = tx.job(id).await?;
         tx.commit().await?;
         Ok(job)
+    }
+
+    /// Puts `worker`'s running job back in the queue, due now, the interrupted attempt not
+    /// counted (a daemon shutting down); `false` when it was no longer the worker's.
+    pub async fn release_job(&self, id: i64, worker: &str) -> Result<bool> {
+        let now = super::now();
+        let sql = "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $3,
+                       lease_until = NULL, worker = NULL, updated_at = $3,
+                       message = 'stopped by a daemon shutdown; queued again'
+                   WHERE id = $1 AND worker = $2 AND state = 'running'";
+        let released = on_db!(self, pool => sqlx::query(sql).bind(id).bind(worker).bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(released == 1)
     }
 
     /// Puts back running jobs whose lease expired before `now` (their worker died): queued
