@@ -890,3 +890,133 @@ fn a_failed_reload_puts_the_previous_files_back() {
         "configuration files changed: {changed:?}"
     );
 }
+
+/// `kill -9` of the daemon in the middle of a site's apply job: the vhost and pool are written,
+/// `nginx -t` is running, nothing is reloaded. The next daemon of the node (same database and
+/// `jobs.node`) queues the job again once its lease expired and runs it: the site serves, with
+/// one account, one vhost, one pool, no staged leftovers, one audit row, and the job succeeded
+/// on its second attempt. The pause is a wrapper around the real nginx that holds `nginx -t`
+/// while a file exists, so the kill lands mid-apply every time.
+#[test]
+fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
+    let Some(bed) = HostBed::start() else { return };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hold = dir.path().join("hold");
+    let entered = dir.path().join("entered");
+    let wrapper = dir.path().join("nginx");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n\
+             if [ \"$1\" = \"-t\" ] && [ -e {hold} ]; then\n\
+             \x20 touch {entered}\n\
+             \x20 while [ -e {hold} ]; do sleep 0.05; done\n\
+             fi\n\
+             exec /usr/sbin/nginx \"$@\"\n",
+            hold = hold.display(),
+            entered = entered.display()
+        ),
+    )
+    .expect("write the nginx wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod the wrapper");
+    let host = format!(
+        "{}nginx_binary = \"{}\"\n[jobs]\nlease_secs = 3\nnode = \"fault-node\"\n",
+        bed.config_toml(),
+        wrapper.display()
+    );
+    let Some(mut first) = Daemon::builder().config(&host).start() else {
+        return;
+    };
+    let key = first.admin_key.clone();
+    std::fs::write(&hold, b"").expect("create the hold file");
+    let pending = first.spawn_ssh(&key, &["site", "create", "crash.example"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !entered.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the apply never reached nginx -t\n{}",
+            first.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = libc::pid_t::try_from(first.pid()).expect("pid fits pid_t");
+    // SAFETY: kill(2) with the pid of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(!first.wait_exit(Duration::from_secs(10)).success());
+    // The orphaned `nginx -t` goes on and ends by itself.
+    std::fs::remove_file(&hold).expect("release the held nginx -t");
+    let cut = pending.finish(b"");
+    assert_ne!(cut.code, 0, "the client lost its daemon: {cut:?}");
+
+    // Mid-apply: the files are in place, the job is running on a dead worker, nothing serves.
+    assert!(bed.vhost_path("crash.example").is_file());
+    assert!(bed.pool_path("crash.example").is_file());
+    assert_eq!(bed.site_accounts().len(), 1, "{:?}", bed.site_accounts());
+    assert_ne!(bed.fetch("crash.example", "/").status, 200);
+
+    let config = format!(
+        "database_url = \"sqlite://{}\"\n{host}",
+        first.db_path().display()
+    );
+    let Some(second) = Daemon::builder().config(&config).start() else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let jobs = second.ssh_json(&key, &["job", "list", "--kind", "site.apply"]);
+        let job = jobs[0].clone();
+        if job["state"] == "succeeded" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply job did not complete after the restart: {jobs}\n{}",
+            second.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["attempts"], 2, "the killed attempt counted: {job}");
+    assert_eq!(job["node"], "fault-node", "{job}");
+    assert_eq!(
+        job["result"]["applied"],
+        serde_json::json!(["crash.example"])
+    );
+    assert!(second.log().contains("lease expired"), "{}", second.log());
+
+    let site = second.ssh_json(&key, &["site", "show", "crash.example"]);
+    assert_status(&site, "active");
+    let user = site["system_user"].as_str().expect("an account").to_owned();
+    let page = bed.fetch_until("crash.example", "/", 200, Duration::from_secs(10));
+    assert!(page.body.contains("crash.example"), "{page:?}");
+    bed.write_as(
+        &bed.document_root("crash.example").join("whoami.php"),
+        WHOAMI_PHP.as_bytes(),
+        &user,
+    );
+    let page = bed.fetch_until("crash.example", "/whoami.php", 200, Duration::from_secs(10));
+    assert_eq!(page.body, user, "the pool runs after the retry: {page:?}");
+
+    // Once: one account, no staged files, one audit row, and nothing left to change.
+    assert_eq!(bed.site_accounts(), vec![user.clone()]);
+    let staged: Vec<String> = bed
+        .snapshot()
+        .0
+        .keys()
+        .map(|p| p.display().to_string())
+        .filter(|p| p.contains("vipanel-new"))
+        .collect();
+    assert!(staged.is_empty(), "staged leftovers: {staged:?}");
+    // The database is the first daemon's file.
+    let creates = first
+        .audit_rows()
+        .into_iter()
+        .filter(|r| r.action == "site.create" && r.target == "crash.example")
+        .count();
+    assert_eq!(creates, 1);
+    let again = second.ssh_json(&key, &["host", "reconcile"]);
+    assert_eq!(again["changed"], 0, "{again}");
+}
