@@ -1,5 +1,6 @@
-//! Two nodes, one database: two real `vipanel serve` daemons on different ports and data dirs
-//! share one PostgreSQL database (a fresh one per test, as `db_support` makes them), one SSH
+//! Two nodes, one database and one Redis: two real `vipanel serve` daemons on different ports
+//! and data dirs share one PostgreSQL database (a fresh one per test, as `db_support` makes
+//! them), one Redis (`.ci/run`'s, under a key prefix per test, or a test's own), one SSH
 //! host key file and one secret key file (`VIPANEL_DATABASE_URL`, `VIPANEL_HOST_KEY_FILE`,
 //! `VIPANEL_AUTH__SECRET_KEY_FILE`), each with its own data dir. Node A starts first and creates
 //! the host key in the test's shared directory; the secret key is made there at its first use
@@ -10,8 +11,9 @@
 //! is NULL), so which node ran a job is read from the daemons' logs (`job started job=N …`),
 //! and the column is sampled while the jobs run to see both nodes' workers in it.
 //!
-//! Skips (with a printed reason) without PostgreSQL (`VIPANEL_TEST_POSTGRES_URL`), the SSH tools,
-//! tmux or sshpass, unless `VIPANEL_REQUIRE_SERVICES=1`, where each of those fails the test.
+//! Skips (with a printed reason) without PostgreSQL (`VIPANEL_TEST_POSTGRES_URL`), Redis
+//! (`VIPANEL_TEST_REDIS_URL`), the SSH tools, tmux or sshpass, unless
+//! `VIPANEL_REQUIRE_SERVICES=1`, where each of those fails the test.
 
 mod db_support;
 mod support;
@@ -21,6 +23,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::redis::{self, RedisServer};
 use support::tmux::{Tmux, TmuxOptions};
 use support::{CLIENT_OPTIONS, Daemon, Key, Master, Run, run_bounded};
 use vipanel::secret::Totp;
@@ -49,9 +52,23 @@ impl Nodes {
     /// and the extra environment `env`; `None` (after printing why) when PostgreSQL or the SSH
     /// tools are missing.
     fn start(toml: &str, env: &[(&str, &str)]) -> Option<Nodes> {
+        Nodes::start_with(toml, env, &[])
+    }
+
+    /// Like [`Nodes::start`], with `b_env` for node B only. Both nodes use `.ci/run`'s Redis
+    /// under a prefix of the test's own, unless `env` names a `VIPANEL_REDIS_URL`.
+    fn start_with(toml: &str, env: &[(&str, &str)], b_env: &[(&str, &str)]) -> Option<Nodes> {
         if !support::tools_available() {
             return None;
         }
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if !env.iter().any(|(k, _)| k == "VIPANEL_REDIS_URL") {
+            env.push(("VIPANEL_REDIS_URL".into(), redis::test_redis_url()?));
+        }
+        env.push(("VIPANEL_REDIS_KEY_PREFIX".into(), redis::key_prefix()));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -65,7 +82,7 @@ impl Nodes {
             .expect("a shared temp dir");
         let host_key = shared.path().join("ssh_host_ed25519_key");
         let secret_key = shared.path().join("secret.key");
-        let node = || {
+        let node = |extra: &[(&str, &str)]| {
             let mut builder = Daemon::builder()
                 .config(toml)
                 .env("VIPANEL_DATABASE_URL", &url)
@@ -74,7 +91,10 @@ impl Nodes {
                     "VIPANEL_AUTH__SECRET_KEY_FILE",
                     &secret_key.display().to_string(),
                 );
-            for (name, value) in env {
+            for (name, value) in &env {
+                builder = builder.env(name, value);
+            }
+            for (name, value) in extra {
                 builder = builder.env(name, value);
             }
             builder.start()
@@ -86,9 +106,9 @@ impl Nodes {
             rt,
             shared,
         };
-        nodes.a = Some(node()?);
+        nodes.a = Some(node(&[])?);
         assert!(host_key.exists(), "node A created the shared host key");
-        nodes.b = Some(node()?);
+        nodes.b = Some(node(b_env)?);
         Some(nodes)
     }
 
@@ -612,4 +632,89 @@ fn jobs_enqueued_from_both_nodes_each_run_exactly_once() {
         ran_b.len(),
         crossed(&ran_b, &from_b)
     );
+}
+
+/// `job watch ID` on node B of a queued job (nobody runs jobs here), cancelled through node A
+/// once the watch has run for a second: how long after the cancel returned B's watch ended.
+/// B looks at the job by itself only every 10 s (`audit.follow_interval_ms`), at 0, 10 s, …
+/// after the watch started, so an end well within a second can only come from A's ring.
+fn cancel_on_a_seen_by_b(nodes: &Nodes) -> Duration {
+    let key = nodes.admin();
+    let (a, b) = (nodes.a(), nodes.b());
+    let job = a.ssh_json(&key, &["host", "reconcile", "--no-wait"]);
+    let id = job["id"].as_i64().expect("a job id").to_string();
+    let watch = b.spawn_ssh(&key, &["job", "watch", &id]);
+    std::thread::sleep(Duration::from_secs(1));
+    a.panel(&key, &["job", "cancel", &id, "--yes"]).expect(0);
+    let cancelled = Instant::now();
+    let watched = watch.finish(b"");
+    let took = cancelled.elapsed();
+    // `job watch` of a cancelled job: exit 4, the job on stdout.
+    assert_eq!(watched.code, 4, "{watched:?}");
+    assert!(watched.stdout.contains("cancelled"), "{watched:?}");
+    took
+}
+
+/// Job events (enqueue, progress, end, cancel) reach the other node through Redis: B's
+/// `job watch` ends within a second of a cancel on A although it polls every 10 s. With Redis
+/// stopped, commands and logins keep working on both nodes and the watch still ends, at B's
+/// own next poll. Restarted, Redis carries the events again; neither node was restarted.
+#[test]
+fn job_events_reach_the_other_node_through_redis_and_again_after_it_returns() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let config = "[jobs]\nworkers = 0\n[audit]\nfollow_interval_ms = 10000\n";
+    let url = redis.url();
+    let env = [("VIPANEL_REDIS_URL", url.as_str())];
+    let Some(nodes) = Nodes::start(config, &env) else {
+        return;
+    };
+    let (a, b) = (nodes.a(), nodes.b());
+    a.wait_for_log("Redis connected", WAIT);
+    b.wait_for_log("Redis connected", WAIT);
+
+    let took = cancel_on_a_seen_by_b(&nodes);
+    eprintln!(
+        "cancel on A seen by B's job watch after {} ms",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(1), "through Redis: {took:?}");
+
+    redis.stop();
+    let key = nodes.admin();
+    a.panel(
+        &key,
+        &["site", "create", "down.example", "--type", "static"],
+    )
+    .expect(0);
+    let listed = b.ssh_json(&key, &["site", "list"]);
+    assert!(
+        domains(&listed).contains(&"down.example".to_owned()),
+        "{listed}"
+    );
+    let took = cancel_on_a_seen_by_b(&nodes);
+    eprintln!(
+        "with Redis down: B's watch ended {} ms after the cancel (its own poll)",
+        took.as_millis()
+    );
+    a.wait_for_log("Redis unreachable", WAIT);
+
+    redis.restart();
+    // A noticed (its publishes failed); B, which published nothing, need not have. B's
+    // subscription is remade on its own backoff (at most 2 s after Redis came back).
+    a.wait_for_log("Redis reachable again", WAIT);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let took = cancel_on_a_seen_by_b(&nodes);
+        if took < Duration::from_secs(1) {
+            eprintln!("after Redis came back: {} ms", took.as_millis());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events never went through Redis again\n{}",
+            b.log()
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //! channel, Ctrl-C under `vipanel admin`); stopped that way it ends with exit 0. New audit rows
 //! are found by polling the trail for a `seq` above the last one shown, every
 //! `audit.follow_interval_ms`: that sees rows written by any process (`vipanel admin`, other
-//! nodes of a PostgreSQL setup), which an in-process notification would not. Before every poll
+//! nodes of a PostgreSQL setup). The trail's doorbell (`service::doorbell`) cuts the wait
+//! short when rows arrive, from this process or, through the database or Redis, from others. Before every poll
 //! the actor is re-read like before every command, so a stream of a user locked or deleted
 //! meanwhile ends (exit 7), and a changed role applies to the next rows.
 
@@ -13,6 +14,7 @@ use super::dispatch::AUDIT_COLUMNS;
 use super::io::CommandIo;
 use super::output::{Format, Rendered, RowStream};
 use crate::error::Result;
+use crate::service::doorbell::{Bell, ring_or};
 use crate::service::{Actor, AuditEntry, AuditQuery, Services};
 use std::time::Duration;
 
@@ -32,7 +34,8 @@ pub(super) async fn audit<I: CommandIo>(
     // Sent even when empty (the table header): a caller that cannot stream refuses here.
     io.stream(out.render(&values(&rows))).await?;
     let mut actor = actor.clone();
-    while next_poll(s, io, &mut actor).await? {
+    let mut rings = s.doorbells.listen(Bell::Trail);
+    while next_poll(s, io, &mut actor, Some(&mut rings)).await? {
         loop {
             let rows = s.audit_follow_next(&actor, &query, after, BATCH).await?;
             let Some(last) = rows.last() else { break };
@@ -46,13 +49,25 @@ pub(super) async fn audit<I: CommandIo>(
     Ok(Rendered::Text(String::new()))
 }
 
-/// Waits one `audit.follow_interval_ms`; `false` once the caller wants the stream to stop.
-/// Before every poll the actor is re-read, so a stream of a user locked meanwhile ends (exit 7).
-async fn next_poll<I: CommandIo>(s: &Services, io: &mut I, actor: &mut Actor) -> Result<bool> {
+/// Waits one `audit.follow_interval_ms`, or until `rings` rings; `false` once the caller wants
+/// the stream to stop. Before every poll the actor is re-read, so a stream of a user locked
+/// meanwhile ends (exit 7).
+async fn next_poll<I: CommandIo>(
+    s: &Services,
+    io: &mut I,
+    actor: &mut Actor,
+    rings: Option<&mut tokio::sync::watch::Receiver<u64>>,
+) -> Result<bool> {
     let interval = Duration::from_millis(s.config.audit.follow_interval_ms);
+    let wait = async {
+        match rings {
+            Some(rings) => ring_or(rings, interval).await,
+            None => tokio::time::sleep(interval).await,
+        }
+    };
     let stop = tokio::select! {
         () = io.stopped() => true,
-        () = tokio::time::sleep(interval) => false,
+        () = wait => false,
     };
     if stop {
         return Ok(false);
@@ -112,7 +127,7 @@ pub(super) async fn site_logs<I: CommandIo>(
     };
     io.stream(render(&lines)).await?;
     let mut actor = actor.clone();
-    while next_poll(s, io, &mut actor).await? {
+    while next_poll(s, io, &mut actor, None).await? {
         let (lines, next) = s.site_log_next(cursor).await?;
         cursor = next;
         if !lines.is_empty() {

@@ -125,6 +125,7 @@ pub(super) async fn follow<I: CommandIo>(
     let mut actor = actor.clone();
     let mut job = s.job_show(&actor, id).await?;
     let mut shown = String::new();
+    let mut rings = s.doorbells.listen(crate::service::doorbell::Bell::Jobs);
     loop {
         let line = progress_line(&job);
         if line != shown {
@@ -136,7 +137,7 @@ pub(super) async fn follow<I: CommandIo>(
         }
         let stop = tokio::select! {
             () = io.stopped() => true,
-            () = tokio::time::sleep(interval) => false,
+            () = crate::service::doorbell::ring_or(&mut rings, interval) => false,
         };
         if stop {
             return Ok((job, false));

@@ -21,6 +21,7 @@
 //!   one) nothing is cached, so nothing can be stale. A watcher that fails clears the cache and
 //!   turns it off until it has caught up again.
 
+use super::doorbell::{Bell, Doorbells};
 use super::{Dashboard, Services};
 use crate::error::Result;
 use crate::store::Db;
@@ -362,9 +363,10 @@ impl Services {
     async fn watch_changes(&self) {
         let cache = &self.cache;
         loop {
+            let bells = &self.doorbells;
             let result = match &self.db {
-                Db::Sqlite(pool) => watch_sqlite(cache, &self.db, pool).await,
-                Db::Postgres(pool) => watch_postgres(cache, &self.db, pool).await,
+                Db::Sqlite(pool) => watch_sqlite(cache, bells, &self.db, pool).await,
+                Db::Postgres(pool) => watch_postgres(cache, bells, &self.db, pool).await,
             };
             cache.set_live(false);
             if let Err(err) = result {
@@ -377,7 +379,12 @@ impl Services {
 
 /// SQLite: one connection of its own asks `PRAGMA data_version`, which changes only when
 /// another connection (of any process) committed; then the new rows are read.
-async fn watch_sqlite(cache: &DashboardCache, db: &Db, pool: &sqlx::SqlitePool) -> Result<()> {
+async fn watch_sqlite(
+    cache: &DashboardCache,
+    bells: &Doorbells,
+    db: &Db,
+    pool: &sqlx::SqlitePool,
+) -> Result<()> {
     use sqlx::{ConnectOptions, Connection};
     let options = (*pool.connect_options()).clone();
     let mut conn = options.connect().await?;
@@ -399,7 +406,7 @@ async fn watch_sqlite(cache: &DashboardCache, db: &Db, pool: &sqlx::SqlitePool) 
         };
         if now != version {
             version = now;
-            if let Err(e) = cache.catch_up(db, None).await {
+            if let Err(e) = catch_up_and_ring(cache, bells, db).await {
                 break Err(e);
             }
         }
@@ -411,7 +418,12 @@ async fn watch_sqlite(cache: &DashboardCache, db: &Db, pool: &sqlx::SqlitePool) 
 /// PostgreSQL: a listener task wakes the reader at each `vipanel_changes` notification (sent
 /// at commit by the audit append and the change marks); the reader also reads every
 /// [`PG_FALLBACK_POLL`] without one, and after the listener reconnects.
-async fn watch_postgres(cache: &DashboardCache, db: &Db, pool: &sqlx::PgPool) -> Result<()> {
+async fn watch_postgres(
+    cache: &DashboardCache,
+    bells: &Doorbells,
+    db: &Db,
+    pool: &sqlx::PgPool,
+) -> Result<()> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(crate::store::CHANGES_CHANNEL).await?;
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -441,8 +453,19 @@ async fn watch_postgres(cache: &DashboardCache, db: &Db, pool: &sqlx::PgPool) ->
     cache.set_live(true);
     loop {
         let _ = tokio::time::timeout(PG_FALLBACK_POLL, wake.notified()).await;
-        cache.catch_up(db, None).await?;
+        catch_up_and_ring(cache, bells, db).await?;
     }
+}
+
+/// Reads the trail's new rows into the cache; when there were any, rings this process's trail
+/// bell, so its subscriptions and followers read them now (rows of other processes included).
+async fn catch_up_and_ring(cache: &DashboardCache, bells: &Doorbells, db: &Db) -> Result<()> {
+    let before = cache.cursor();
+    cache.catch_up(db, None).await?;
+    if cache.cursor().audit != before.audit {
+        bells.ring_here(Bell::Trail);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -99,10 +99,13 @@ impl JobPool {
                 continue;
             }
             match self.services.db.release_job(id, &current.name).await {
-                Ok(true) => tracing::warn!(
-                    job = id,
-                    "the job did not finish within the shutdown grace; put back in the queue"
-                ),
+                Ok(true) => {
+                    self.services.ring(super::doorbell::Bell::Jobs);
+                    tracing::warn!(
+                        job = id,
+                        "the job did not finish within the shutdown grace; put back in the queue"
+                    );
+                }
                 Ok(false) => {}
                 Err(err) => tracing::warn!(
                     job = id,
@@ -205,7 +208,9 @@ async fn run_job(services: &Services, worker: &str, job: JobRow, lease: Duration
             backoff_base: Duration::from_secs(services.config.jobs.backoff_base_secs),
         },
     };
-    match services.db.finish_job(id, worker, &end).await {
+    let finished = services.db.finish_job(id, worker, &end).await;
+    services.ring(super::doorbell::Bell::Jobs);
+    match finished {
         Ok(Some(row)) => {
             tracing::info!(job = id, state = %row.state, error = row.error.as_deref().unwrap_or(""), "job attempt ended");
         }
@@ -254,6 +259,7 @@ async fn reap_loop(services: Services) {
                     "put back jobs whose worker stopped (lease expired)"
                 );
                 services.job_wake.notify_one();
+                services.ring(super::doorbell::Bell::Jobs);
             }
             Err(err) => tracing::error!(error = %err, "cannot requeue expired jobs"),
         }

@@ -127,6 +127,7 @@ impl JobContext {
                 if cancel {
                     self.cancel.store(true, Ordering::SeqCst);
                 }
+                self.services.ring(super::doorbell::Bell::Jobs);
                 Ok(())
             }
             Lease::Lost => Err(Error::conflict(format!(
@@ -254,6 +255,7 @@ impl Services {
             let job = self.job_enqueue_in(&mut tx, actor, &request).await?;
             tx.commit().await?;
             self.job_wake.notify_one();
+            self.ring(super::doorbell::Bell::Jobs);
             Ok(job.into())
         })
         .await
@@ -355,6 +357,7 @@ impl Services {
             let target = format!("job {id}");
             super::audit::record_ok(&mut tx, actor, &tenant, "job.cancel", &target, detail).await?;
             tx.commit().await?;
+            self.ring(super::doorbell::Bell::Jobs);
             Ok(job.into())
         })
         .await
@@ -378,6 +381,7 @@ impl Services {
             super::audit::record_ok(&mut tx, actor, &tenant, "job.retry", &target, &detail).await?;
             tx.commit().await?;
             self.job_wake.notify_one();
+            self.ring(super::doorbell::Bell::Jobs);
             Ok(job.into())
         })
         .await

@@ -11,6 +11,7 @@ mod audit_trail;
 mod bootstrap;
 pub mod cache;
 mod dashboard;
+pub mod doorbell;
 mod enrollment;
 mod feed;
 mod identity;
@@ -93,6 +94,8 @@ pub struct Services {
     pub cache: cache::DashboardCache,
     /// The Redis link when `redis_url` is set (see [`shared_state`]); the daemon starts it.
     pub shared: Option<shared_state::SharedState>,
+    /// "Look now" signals for readers of the trail and of jobs (see [`doorbell`]).
+    pub doorbells: doorbell::Doorbells,
 }
 
 /// The Redis link `redis_url` asks for, if any (the URL was checked when the config was loaded).
@@ -123,6 +126,7 @@ impl Services {
             providers: Arc::new(providers(&config)),
             cache: cache::DashboardCache::default(),
             shared: shared_state_of(&config),
+            doorbells: doorbell::Doorbells::default(),
         };
         job_kinds::register_builtin(&services);
         services

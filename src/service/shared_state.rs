@@ -1,5 +1,6 @@
-//! The link to Redis (`redis_url`), through which several nodes share state (so far: per-source
-//! penalties, see [`super::shared_penalties`]). Owns the one connection of this process.
+//! The link to Redis (`redis_url`), through which several nodes share state: per-source
+//! penalties ([`super::shared_penalties`]) and the doorbells' events ([`super::doorbell`]).
+//! Owns this process's one command connection, and the subscriptions' own connections.
 //!
 //! Redis is a help, never a dependency: every call is bounded by [`CALL_TIMEOUT`] and answers
 //! `None` when Redis is not connected, fails or is slow, so the caller falls back on what this
@@ -79,6 +80,42 @@ impl SharedState {
         tokio::spawn(async move { inner.keep_connected().await });
     }
 
+    /// Calls `deliver` with each message published on `channel`, from a task with its own
+    /// connection (a subscribed connection takes no other command). The connection is remade
+    /// with backoff after a failure, and `deliver("")` is called at each (re)subscription:
+    /// messages published meanwhile were missed.
+    pub fn subscribe(&self, channel: String, deliver: impl Fn(&str) + Send + Sync + 'static) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut backoff = MIN_BACKOFF;
+            loop {
+                let subscribed = async {
+                    let mut pubsub = inner.client.get_async_pubsub().await?;
+                    pubsub.subscribe(&channel).await?;
+                    Ok::<_, redis::RedisError>(pubsub)
+                };
+                match tokio::time::timeout(CONNECT_TIMEOUT, subscribed).await {
+                    Ok(Ok(pubsub)) => {
+                        backoff = MIN_BACKOFF;
+                        deliver("");
+                        let mut messages = pubsub.into_on_message();
+                        while let Some(message) = messages.next().await {
+                            if let Ok(text) = message.get_payload::<String>() {
+                                deliver(&text);
+                            }
+                        }
+                        tracing::debug!(%channel, "Redis subscription ended; subscribing again");
+                    }
+                    Ok(Err(err)) => tracing::debug!(%channel, error = %err, "cannot subscribe"),
+                    Err(_) => tracing::debug!(%channel, "subscribing timed out"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
+            }
+        });
+    }
+
     /// Whether a connection is up right now (it may still fail on the next call).
     pub fn is_connected(&self) -> bool {
         self.inner.lock().is_some()
@@ -110,7 +147,7 @@ impl Inner {
     /// Logs the first failure since Redis last answered as a warning, later ones at debug.
     fn unreachable(&self, error: &str) {
         if !self.down.swap(true, Ordering::SeqCst) {
-            tracing::warn!(redis = %self.shown_url, %error, "Redis unreachable: shared state (penalties) falls back to this node's own until it is back");
+            tracing::warn!(redis = %self.shown_url, %error, "Redis unreachable: shared state (penalties, events) falls back to this node's own until it is back");
         } else {
             tracing::debug!(redis = %self.shown_url, %error, "Redis still unreachable");
         }

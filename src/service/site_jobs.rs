@@ -23,7 +23,7 @@ use std::time::Duration;
 /// The job every site change enqueues.
 pub const SITE_APPLY: &str = "site.apply";
 
-/// How often a command whose job a worker took looks at the job row.
+/// How often a command whose job a worker took looks at the job row without a ring.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
 /// A `site.apply` job's payload.
@@ -170,6 +170,7 @@ impl Services {
 
     /// Job `id` once it has ended or an attempt of it failed (queued again for a retry).
     async fn settled_job(&self, id: i64) -> Result<JobRow> {
+        let mut jobs = self.doorbells.listen(super::doorbell::Bell::Jobs);
         loop {
             let job = self
                 .db
@@ -184,7 +185,7 @@ impl Services {
             if settled {
                 return Ok(job);
             }
-            tokio::time::sleep(WAIT_POLL).await;
+            super::doorbell::ring_or(&mut jobs, WAIT_POLL).await;
         }
     }
 }

@@ -90,6 +90,7 @@ pub async fn serve(
     // their log lines, so a flood from many sources cannot flood the database either).
     if let Some(state) = &shared.services.shared {
         state.start();
+        shared.services.start_doorbell_relay();
         shared.admission.share_penalties_through(
             crate::service::shared_penalties::SharedPenalties::new(state.clone()),
         );

@@ -220,6 +220,11 @@ pub async fn start(services: &Services, actor: &Actor) -> Result<i64> {
 /// Feeds the subscriptions of `feed` until none is left or the link ends.
 pub async fn poll(link: Arc<Link>, feed: Arc<Feed>, tx: mpsc::Sender<Reply>) {
     let interval = Duration::from_millis(link.services.config.audit.follow_interval_ms);
+    // Rings when rows reach the trail (any process; other nodes through the database or Redis).
+    let mut trail = link
+        .services
+        .doorbells
+        .listen(crate::service::doorbell::Bell::Trail);
     let mut actor = Checked {
         actor: link.actor.clone(),
         at: None,
@@ -262,7 +267,7 @@ pub async fn poll(link: Arc<Link>, feed: Arc<Feed>, tx: mpsc::Sender<Reply>) {
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = crate::service::doorbell::ring_or(&mut trail, interval) => {}
             () = feed.wake.notified() => {}
         }
     }
