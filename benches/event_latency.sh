@@ -3,14 +3,16 @@
 # follower (`audit list --follow`) on node B, with two real `vipanel serve` daemons sharing one
 # PostgreSQL database, measured end to end over SSH on 127.0.0.1.
 #
-#   bash benches/event_latency.sh --database URL [--binary PATH] [--changes N] [--interval MS]
-#                                 [--markdown]
+#   bash benches/event_latency.sh --database URL [--redis URL] [--binary PATH] [--changes N]
+#                                 [--interval MS] [--markdown]
 #
 #   --database URL  a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB) whose role may
 #                   create databases: the benchmark creates its own database
 #                   `vipanel_bench_lat_<pid>` on that server, uses it for both nodes and drops it
 #                   at the end (the database named in the URL is only connected to, never
 #                   written)
+#   --redis URL     a Redis URL (redis://HOST:PORT) both nodes share (`redis_url`, under a key
+#                   prefix of this run's own); default: none, events go through the database
 #   --binary PATH   vipanel binary (default target/release/vipanel, built with
 #                   `cargo build --release` if missing)
 #   --changes N     changes made through node A, one after the other (default 200)
@@ -31,8 +33,10 @@
 # spawn of ssh (started) to its exit with status 0 (returned). For each change: B saw − A
 # returned and B saw − A started, in ms; p50, p99 (nearest rank) and max. A change B's follower
 # has not shown within 10 s after its exec returned counts as missed; any missed change fails
-# the benchmark. With polling, B saw − A returned lies between 0 and about one follow interval
-# (plus the poll's query and the SSH channel), so the median is expected near half the interval.
+# the benchmark. B's follower is woken by its node's trail doorbell (src/service/doorbell.rs):
+# B's cache watcher hears A's commit through PostgreSQL's LISTEN, and with --redis A's ring also
+# comes through Redis; the follow interval is only the fallback. (Before the doorbells, B saw −
+# A returned lay between 0 and one follow interval, its median near half the interval.)
 # It can be slightly negative: the row is committed before A's exec reports its exit status and
 # closes its channel, so a poll on B may catch it before A's ssh client has exited.
 #
@@ -53,6 +57,7 @@ source "$ROOT/benches/lib.sh"
 CMDLINE=$(printf '%s' "bash benches/event_latency.sh${*:+ $*}" | sed -E 's#(://[^:/@ ]+:)[^@ ]*@#\1***@#g')
 
 DATABASE=""
+REDIS=""
 BINARY=""
 CHANGES=200
 INTERVAL=500
@@ -62,6 +67,8 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --database) [[ $# -ge 2 ]] || die "--database needs a value"; DATABASE=$2; shift 2 ;;
         --database=*) DATABASE=${1#*=}; shift ;;
+        --redis) [[ $# -ge 2 ]] || die "--redis needs a value"; REDIS=$2; shift 2 ;;
+        --redis=*) REDIS=${1#*=}; shift ;;
         --binary) [[ $# -ge 2 ]] || die "--binary needs a value"; BINARY=$2; shift 2 ;;
         --binary=*) BINARY=${1#*=}; shift ;;
         --changes) [[ $# -ge 2 ]] || die "--changes needs a value"; CHANGES=$2; shift 2 ;;
@@ -152,6 +159,9 @@ NODE_ENV=(VIPANEL_INITIAL_ADMIN_KEYS="$DIR/admin.pub" VIPANEL_AUTH__TOTP=off
     VIPANEL_PENALTIES__ENABLED=false VIPANEL_AUDIT__FOLLOW_INTERVAL_MS="$INTERVAL"
     VIPANEL_DATABASE_URL="$DB_URL" VIPANEL_HOST_KEY_FILE="$DIR/shared/ssh_host_ed25519_key"
     VIPANEL_AUTH__SECRET_KEY_FILE="$DIR/shared/secret.key")
+if [[ -n $REDIS ]]; then
+    NODE_ENV+=(VIPANEL_REDIS_URL="$REDIS" VIPANEL_REDIS_KEY_PREFIX="vipanel-bench-$$:")
+fi
 
 note "starting node A"
 start_vipanel "$BINARY" "$DIR/a" "${NODE_ENV[@]}"
@@ -166,7 +176,7 @@ B_PID=$VIPANEL_PID B_PORT=$PORT VIPANEL_PID=""
 cat >"$DIR/client.py" <<'PY'
 import json, os, signal, subprocess, sys, threading, time
 
-(a_port, b_port, key, changes, interval, markdown, pid_file, cmdline) = sys.argv[1:9]
+(a_port, b_port, key, changes, interval, markdown, pid_file, cmdline, redis) = sys.argv[1:10]
 changes, markdown = int(changes), markdown == "1"
 MISS_AFTER = 10.0
 
@@ -275,7 +285,8 @@ def row(label, values):
     return (f"  {label:<32} p50 {pct(values, 50):7.1f}   p99 {pct(values, 99):7.1f}   "
             f"max {max(values):7.1f}   min {min(values):7.1f}")
 
-print(f"event latency across two nodes on one PostgreSQL database, follow interval {interval} ms")
+print(f"event latency across two nodes on one PostgreSQL database{' and Redis' if redis else ''},"
+      f" follow interval {interval} ms")
 print(f"  node A 127.0.0.1:{a_port} (`tenant create latN`, {changes} changes one after the other),"
       f" node B 127.0.0.1:{b_port} (`audit list --follow -o json`)")
 print(row("B saw - A's exec returned (ms)", after_return))
@@ -287,8 +298,8 @@ if bad_lines:
     print(f"  follower lines that were not AuditEntry JSON: {len(bad_lines)} (first: {bad_lines[0]!r})")
 if markdown and after_return:
     print(f"\n`{cmdline}`\n")
-    print("| interval ms | changes | p50 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: |")
-    print(f"| {interval} | {changes} | {pct(after_return, 50):.1f} ms | "
+    print("| Redis | interval ms | changes | p50 | p99 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| {'yes' if redis else 'no'} | {interval} | {changes} | {pct(after_return, 50):.1f} ms | "
           f"{pct(after_return, 99):.1f} ms | {max(after_return):.1f} ms |")
     print(f"\n(B saw − A's exec returned; from the exec's start: p50 {pct(after_start, 50):.1f} ms, "
           f"p99 {pct(after_start, 99):.1f} ms, max {max(after_start):.1f} ms)")
@@ -300,7 +311,7 @@ PY
 note "measuring $CHANGES changes (follow interval $INTERVAL ms)"
 rc=0
 python3 "$DIR/client.py" "$A_PORT" "$B_PORT" "$DIR/admin" "$CHANGES" "$INTERVAL" "$MARKDOWN" \
-    "$DIR/follow.pid" "$CMDLINE" &
+    "$DIR/follow.pid" "$CMDLINE" "$REDIS" &
 CLIENT_PID=$!
 wait "$CLIENT_PID" || rc=$?
 CLIENT_PID=""
