@@ -4,12 +4,14 @@
 //! `DEFAULT_FILE` is the documented default configuration (`vipanel config default` prints it) and
 //! is also the source of truth for which keys exist and what type each has.
 
+mod health;
 mod host;
 mod jobs;
 mod metrics;
 mod providers;
 mod session;
 
+pub use health::HealthConfig;
 pub use host::{HostConfig, HostMode, ReloadMethod};
 pub use jobs::JobsConfig;
 pub use metrics::MetricsConfig;
@@ -53,6 +55,7 @@ pub struct Config {
     pub providers: ProvidersConfig,
     pub jobs: JobsConfig,
     pub metrics: MetricsConfig,
+    pub health: HealthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +190,7 @@ impl Default for Config {
             providers: ProvidersConfig::default(),
             jobs: JobsConfig::default(),
             metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -527,6 +531,7 @@ impl Config {
         self.session.validate()?;
         self.providers.validate()?;
         self.jobs.validate()?;
+        self.health.validate()?;
         self.metrics.validate()
     }
 

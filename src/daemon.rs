@@ -126,6 +126,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let mut ssh_signal = signal_seen;
     let collector = tokio::spawn(metrics_collector_loop(services.clone()));
     let rollups = tokio::spawn(metrics_rollup_loop(services.clone()));
+    let health = tokio::spawn(health_loop(services.clone()));
     let cloud = tokio::spawn(cloud_loop(services.clone()));
     crate::ssh::serve(
         services.clone(),
@@ -142,6 +143,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let _ = jobs_stopped.await;
     collector.abort();
     rollups.abort();
+    health.abort();
     cloud.abort();
     services.sessions_shutdown().await;
     db.close().await;
@@ -149,36 +151,33 @@ pub async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Applies the audit retention at start, then every `audit.prune_interval_secs` (nothing when
-/// `audit.retention_days` is 0). A failed prune is logged and tried again at the next interval.
+/// Enqueues the `audit.retention` job of the current period at start, then every
+/// `audit.prune_interval_secs` (nothing when `audit.retention_days` is 0); the job pool of any
+/// node runs it.
 async fn retention_loop(services: Services) {
     let settings = &services.config.audit;
     if settings.retention_days == 0 {
         tracing::info!("audit.retention_days = 0: audit rows are kept forever");
         return;
     }
-    let mut every = tokio::time::interval(Duration::from_secs(settings.prune_interval_secs));
+    let kind = crate::service::AUDIT_RETENTION;
+    periodic_loop(services.clone(), kind, settings.prune_interval_secs).await;
+}
+
+/// Enqueues `kind`'s job of the current period at start, then every `interval_secs` (see
+/// `service/periodic.rs`). A failed enqueue is logged and tried again at the next interval.
+async fn periodic_loop(services: Services, kind: &'static str, interval_secs: u64) {
+    let mut every = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        // The first tick is immediate: the prune at start.
+        // The first tick is immediate: the job at start.
         every.tick().await;
-        let pruned = match services.system_tenant_id().await {
-            Ok(system) => {
-                services
-                    .audit_prune_scheduled(&crate::service::Actor::daemon(system))
-                    .await
-            }
-            Err(err) => Err(err),
-        };
-        match pruned {
-            Ok(p) if p.rows > 0 => tracing::info!(
-                rows = p.rows,
-                through_seq = p.through_seq,
-                retention_days = p.retention_days,
-                "pruned old audit rows behind a checkpoint"
-            ),
-            Ok(_) => {}
-            Err(err) => tracing::error!(error = %err, "cannot prune the audit trail"),
+        match services
+            .enqueue_periodic(kind, interval_secs, crate::store::now())
+            .await
+        {
+            Ok(job) => tracing::debug!(job = job.id, kind, "periodic job enqueued"),
+            Err(err) => tracing::error!(error = %err, kind, "cannot enqueue a periodic job"),
         }
     }
 }
@@ -239,21 +238,23 @@ async fn metrics_collector_loop(services: Services) {
     }
 }
 
+/// Enqueues the `health.check` job of the current period at start, then every
+/// `health.interval_secs` (nothing when 0); the job pool of any node runs it.
+async fn health_loop(services: Services) {
+    let interval = services.config.health.interval_secs;
+    if interval == 0 {
+        tracing::info!("health.interval_secs = 0: sites and servers are not checked");
+        return;
+    }
+    periodic_loop(services, crate::service::HEALTH_CHECK, interval).await;
+}
+
 /// Enqueues the `metrics.rollup` job of the current period at start, then every
 /// `metrics.rollup_interval_secs`; the job pool runs it (roll-ups, then pruning). A failed
 /// enqueue is logged and tried again at the next interval.
 async fn metrics_rollup_loop(services: Services) {
-    let mut every = tokio::time::interval(Duration::from_secs(
-        services.config.metrics.rollup_interval_secs,
-    ));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        match services.enqueue_metrics_rollup(crate::store::now()).await {
-            Ok(job) => tracing::debug!(job = job.id, "metrics.rollup enqueued"),
-            Err(err) => tracing::error!(error = %err, "cannot enqueue metrics.rollup"),
-        }
-    }
+    let interval = services.config.metrics.rollup_interval_secs;
+    periodic_loop(services, crate::service::METRICS_ROLLUP, interval).await;
 }
 
 /// Every `metrics.cloud_interval_secs` (and at start; never when 0): refreshes each cloud

@@ -2358,3 +2358,100 @@ async fn ui_remove_resets_the_selection_and_changes_are_audited() {
         t.finish().await;
     }
 }
+
+/// `health.check` on servers: a running cloud server whose address accepts connections at
+/// `health.server_port` is `ok`, one whose address refuses is `failing`, a stopped one is not
+/// probed, and `local` is `ok`. Loopback addresses only (127.0.0.2 refuses: nothing listens on
+/// it). Periods: two nodes enqueueing the same one get one job.
+#[tokio::test]
+async fn health_checks_mark_servers_reachable_or_failing() {
+    use vipanel::store::{NewServer, ServerUpdate};
+    for t in db_support::all().await {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut w = World::new(t.db.clone()).await.with_fast_jobs(30, 1);
+        let mut config = (*w.services.config).clone();
+        config.health.server_port = port;
+        config.health.timeout_ms = 2000;
+        w.services = Services::new(w.services.db.clone(), Arc::new(config));
+        let db = &w.services.db;
+        let system = w.services.system_tenant_id().await.unwrap();
+        let mut ids = Vec::new();
+        for (name, ip, status) in [
+            ("up1", "127.0.0.1", "running"),
+            ("down1", "127.0.0.2", "running"),
+            ("off1", "127.0.0.1", "off"),
+        ] {
+            let mut tx = db.begin().await.unwrap();
+            let id = tx
+                .insert_server(&NewServer {
+                    tenant_id: system,
+                    name,
+                    provider: "hetzner",
+                    status,
+                    server_type: "cx22",
+                    location: "fsn1",
+                    image: "debian-12",
+                })
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let update = ServerUpdate {
+                provider_id: None,
+                status: None,
+                server_type: None,
+                ipv4: Some(ip),
+                ipv6: None,
+            };
+            db.update_server(id, &update).await.unwrap();
+            ids.push(id);
+        }
+        let now = vipanel::store::now();
+        let job = w
+            .services
+            .enqueue_periodic(vipanel::service::HEALTH_CHECK, 60, now)
+            .await
+            .unwrap();
+        let again = w
+            .services
+            .enqueue_periodic(vipanel::service::HEALTH_CHECK, 60, now)
+            .await
+            .unwrap();
+        assert_eq!(job.id, again.id, "one job per period ({})", t.name);
+        let pool = w.services.start_job_workers();
+        let mut io = WatchIo { stderr: Vec::new() };
+        let out = w
+            .run_io(&w.admin, &format!("job watch {} -o json", job.id), &mut io)
+            .await;
+        let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(done["state"], "succeeded", "{}: {done}", t.name);
+        assert_eq!(
+            done["result"]["servers_failing"],
+            serde_json::json!(["down1"]),
+            "{done}"
+        );
+        let show = |name: &str| {
+            let w = &w;
+            let name = name.to_owned();
+            async move { w.json(&w.admin, &format!("server show {name}")).await }
+        };
+        let up = show("up1").await;
+        assert_eq!(up["health"], "ok", "{}: {up}", t.name);
+        assert!(
+            up["health_detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("accepted a connection")),
+            "{up}"
+        );
+        let down = show("down1").await;
+        assert_eq!(down["health"], "failing", "{}: {down}", t.name);
+        assert!(
+            show("off1").await["health"].is_null(),
+            "a stopped server is not probed"
+        );
+        assert_eq!(show("local").await["health"], "ok");
+        pool.shutdown(std::time::Duration::from_secs(1)).await;
+        drop(listener);
+        t.finish().await;
+    }
+}

@@ -1020,3 +1020,87 @@ fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
     let again = second.ssh_json(&key, &["host", "reconcile"]);
     assert_eq!(again["changed"], 0, "{again}");
 }
+
+/// Health checks through the real nginx: a static site that serves is `ok`, a proxy site whose
+/// upstream is down (nginx answers 502) is `failing`, a disabled site is not probed; the
+/// dashboard counts the failing one, and the panel host is `ok`. The checks run as
+/// `health.check` jobs every second here.
+#[test]
+fn health_checks_probe_each_active_site_through_nginx() {
+    let Some(bed) = HostBed::start() else { return };
+    let Some(d) = Daemon::builder()
+        .config(&bed.config_toml())
+        .env("VIPANEL_HEALTH__INTERVAL_SECS", "1")
+        .env("VIPANEL_HEALTH__TIMEOUT_MS", "2000")
+        .start()
+    else {
+        return;
+    };
+    let t = Sites { d, bed };
+    t.ok(&["site", "create", "up.example", "--type", "static"]);
+    // Nothing listens on the upstream: nginx answers 502.
+    let dead = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let upstream = format!("http://{}", dead.local_addr().expect("address"));
+    drop(dead);
+    t.ok(&[
+        "site",
+        "create",
+        "down.example",
+        "--type",
+        "proxy",
+        "--upstream",
+        &upstream,
+    ]);
+    t.ok(&["site", "create", "off.example", "--type", "static"]);
+    t.ok(&["site", "disable", "off.example"]);
+    t.fetch("down.example", "/", 502);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (up, down) = loop {
+        let (up, down) = (t.show("up.example"), t.show("down.example"));
+        if up["health"].is_string() && down["health"].is_string() {
+            break (up, down);
+        }
+        assert!(Instant::now() < deadline, "never checked: {up}\n{down}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(up["health"], "ok", "{up}");
+    assert!(
+        up["health_detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("HTTP 200 in")),
+        "{up}"
+    );
+    assert!(up["health_at"].is_string(), "{up}");
+    assert_eq!(down["health"], "failing", "{down}");
+    assert!(
+        down["health_detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("HTTP 502")),
+        "{down}"
+    );
+    assert!(
+        t.show("off.example")["health"].is_null(),
+        "a disabled site is not probed"
+    );
+    let dashboard = t.json(&["dashboard"]);
+    assert_eq!(dashboard["sites_failing_health"], 1, "{dashboard}");
+    let local = t.json(&["server", "show", "local"]);
+    assert_eq!(local["health"], "ok", "{local}");
+    let checks = t.json(&[
+        "job",
+        "list",
+        "--kind",
+        "health.check",
+        "--state",
+        "succeeded",
+    ]);
+    // Newest first: the last check saw every site.
+    let newest = &checks[0];
+    assert_eq!(
+        newest["result"]["sites_failing"],
+        serde_json::json!(["down.example"]),
+        "{checks}"
+    );
+    assert_eq!(newest["created_by"], "@daemon", "{newest}");
+}

@@ -28,10 +28,10 @@ fn identity(role: &str) -> Identity {
 }
 
 const DASHBOARD: &str = r#"{"scope":"platform","tenants":3,"users":6,"keys":9,"servers":3,"sites":8,
- "sites_by_status":{"active":5,"disabled":1,"error":1,"pending":1},"sites_last_applied_at":"2026-11-27T10:15:00Z"}"#;
+ "sites_by_status":{"active":5,"disabled":1,"error":1,"pending":1},"sites_failing_health":1,"sites_last_applied_at":"2026-11-27T10:15:00Z"}"#;
 
 const SERVERS: &str = r#"[
- {"name":"local","provider":"local","status":"running","type":null,"location":null,"image":null,"ipv4":null,"ipv6":null,"tenant":null,"sites":6,"created_at":"2026-11-01T09:00:00Z","sampled_at":"2026-11-27T10:20:00Z","cpu_pct":12.5,"load1":0.42,"mem_used_bytes":3221225472,"mem_total_bytes":8589934592,"disk_used_bytes":42949672960,"disk_total_bytes":107374182400},
+ {"name":"local","provider":"local","status":"running","type":null,"location":null,"image":null,"ipv4":null,"ipv6":null,"tenant":null,"sites":6,"created_at":"2026-11-01T09:00:00Z","sampled_at":"2026-11-27T10:20:00Z","cpu_pct":12.5,"load1":0.42,"mem_used_bytes":3221225472,"mem_total_bytes":8589934592,"disk_used_bytes":42949672960,"disk_total_bytes":107374182400,"health":"ok","health_detail":"the panel host"},
  {"name":"web1","provider":"hetzner","status":"running","type":"cx22","location":"fsn1","image":"debian-12","ipv4":"203.0.113.10","ipv6":null,"tenant":"acme","sites":2,"created_at":"2026-11-20T09:00:00Z","sampled_at":"2026-11-27T10:20:00Z","cpu_pct":81.0,"load1":1.9,"mem_used_bytes":null,"mem_total_bytes":null,"disk_used_bytes":null,"disk_total_bytes":null},
  {"name":"db1","provider":"hetzner","status":"off","type":"cx32","location":"nbg1","image":"debian-12","ipv4":"203.0.113.11","ipv6":null,"tenant":"acme","sites":0,"created_at":"2026-11-21T09:00:00Z","sampled_at":null,"cpu_pct":null,"load1":null,"mem_used_bytes":null,"mem_total_bytes":null,"disk_used_bytes":null,"disk_total_bytes":null}
 ]"#;
@@ -65,7 +65,7 @@ fn sites() -> String {
             "php",
             "active",
             true,
-            r#","aliases":["www.shop.example"]"#,
+            r#","aliases":["www.shop.example"],"health":"ok","health_detail":"HTTP 200 in 3 ms""#,
         ),
         site("blog.example", "php", "active", true, ""),
         site("static.example", "static", "active", true, ""),
@@ -78,7 +78,13 @@ fn sites() -> String {
             r#","last_error":"nginx: [emerg] unknown directive \"oops\" in custom.d/broken.example/x.conf:1""#,
         ),
         site("new.example", "php", "pending", true, ""),
-        site("api.example", "proxy", "active", true, ""),
+        site(
+            "api.example",
+            "proxy",
+            "active",
+            true,
+            r#","health":"failing","health_detail":"HTTP 502 in 2 ms""#,
+        ),
         site("docs.example", "static", "active", true, ""),
     ];
     format!("[{}]", rows.join(","))

@@ -481,6 +481,7 @@ mod tests {
             servers: 1,
             sites,
             sites_by_status: Default::default(),
+            sites_failing_health: 0,
             sites_last_applied_at: None,
         }
     }

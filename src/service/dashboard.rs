@@ -43,6 +43,7 @@ impl Services {
             .dashboard_counts(scope, if own_keys { actor.user_id } else { None })
             .await?;
         let (by_status, last_applied) = self.db.dashboard_sites(scope).await?;
+        let failing = self.db.count_failing_sites(scope).await?;
         let sites_by_status: std::collections::BTreeMap<String, i64> =
             by_status.into_iter().collect();
         Ok(Dashboard {
@@ -57,6 +58,7 @@ impl Services {
             servers: counts.servers,
             sites: sites_by_status.values().sum(),
             sites_by_status,
+            sites_failing_health: failing,
             sites_last_applied_at: last_applied,
         })
     }

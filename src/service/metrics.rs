@@ -214,26 +214,12 @@ impl Services {
     }
 
     /// Enqueues the `metrics.rollup` job of the period holding `now` (periods are
-    /// `metrics.rollup_interval_secs` long, from the Unix epoch) as the daemon (a platform job).
-    /// Its idempotency key is `metrics.rollup/<period start, Unix seconds>`: nodes enqueueing
-    /// the same period get the same job.
+    /// `metrics.rollup_interval_secs` long; see `periodic.rs`): nodes enqueueing the same
+    /// period get the same job.
     pub async fn enqueue_metrics_rollup(&self, now: DateTime<Utc>) -> Result<super::JobView> {
-        let period =
-            i64::try_from(self.config.metrics.rollup_interval_secs.max(1)).unwrap_or(i64::MAX);
-        let start = now.timestamp().div_euclid(period) * period;
-        let actor = Actor::daemon(self.system_tenant_id().await?);
-        self.job_enqueue(
-            &actor,
-            super::JobRequest {
-                kind: super::job_kinds::METRICS_ROLLUP.into(),
-                tenant_id: None,
-                payload: serde_json::json!({"period_start": start}),
-                idempotency_key: Some(format!("{}/{start}", super::job_kinds::METRICS_ROLLUP)),
-                run_at: None,
-                node: None,
-            },
-        )
-        .await
+        let interval = self.config.metrics.rollup_interval_secs;
+        self.enqueue_periodic(super::job_kinds::METRICS_ROLLUP, interval, now)
+            .await
     }
 
     /// Computes the 5-minute and hourly averages of complete buckets, then removes rows past

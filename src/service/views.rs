@@ -123,6 +123,11 @@ pub struct Site {
     pub applied_at: Option<DateTime<Utc>>,
     /// Why the last apply failed (status `error`).
     pub last_error: Option<String>,
+    /// The last health check (`health.check`): `ok`, `failing`, or null (not checked yet).
+    pub health: Option<String>,
+    /// What the check saw (`HTTP 200 in 3 ms`, `no answer within 3000 ms`, …).
+    pub health_detail: Option<String>,
+    pub health_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -142,6 +147,9 @@ impl From<SiteRow> for Site {
             system_user: r.system_user,
             applied_at: r.applied_at,
             last_error: r.last_error,
+            health: r.health,
+            health_detail: r.health_detail,
+            health_at: r.health_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -163,6 +171,10 @@ pub struct Server {
     pub tenant: Option<String>,
     pub sites: i64,
     pub created_at: DateTime<Utc>,
+    /// The last reachability check (`health.check`): `ok`, `failing`, or null (not checked).
+    pub health: Option<String>,
+    pub health_detail: Option<String>,
+    pub health_at: Option<DateTime<Utc>>,
     /// The newest sample (all null when there is none): when it was taken and its values.
     pub sampled_at: Option<DateTime<Utc>>,
     pub cpu_pct: Option<f64>,
@@ -187,6 +199,9 @@ impl From<ServerRow> for Server {
             tenant: r.tenant,
             sites: r.sites,
             created_at: r.created_at,
+            health: r.health,
+            health_detail: r.health_detail,
+            health_at: r.health_at,
             sampled_at: r.sampled_at.and_then(DateTime::from_timestamp_millis),
             cpu_pct: r.cpu_pct.map(round2),
             load1: r.load1.map(round2),
@@ -237,6 +252,8 @@ pub struct Dashboard {
     pub servers: i64,
     pub sites: i64,
     pub sites_by_status: std::collections::BTreeMap<String, i64>,
+    /// Sites whose last health check failed.
+    pub sites_failing_health: i64,
     /// When a site in scope was last applied to the host (null: never).
     pub sites_last_applied_at: Option<DateTime<Utc>>,
 }

@@ -11,6 +11,7 @@ mod audit_chain;
 mod audit_retention;
 mod changes;
 mod dashboard;
+mod health;
 mod jobs;
 mod keys;
 mod metrics;
@@ -28,6 +29,7 @@ pub use audit::{AuditFilter, AuditRow, NewAudit};
 pub use audit_retention::{AuditPrune, AuditVerdict};
 pub use changes::{CHANGES_CHANNEL, ChangeMark};
 pub use dashboard::DashboardCounts;
+pub use health::HealthRecord;
 pub use jobs::{
     JOB_CANCELLED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_STATES, JOB_SUCCEEDED, JobEnd,
     JobFilter, JobRow, Lease, NewJob, backoff as job_backoff,

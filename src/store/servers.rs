@@ -20,6 +20,10 @@ pub struct ServerRow {
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The last reachability check: `ok`, `failing`, or `None` (never checked).
+    pub health: Option<String>,
+    pub health_detail: Option<String>,
+    pub health_at: Option<DateTime<Utc>>,
     pub sites: i64,
     /// The newest raw sample (all `None` when the server has none), in milliseconds.
     pub sampled_at: Option<i64>,
@@ -63,6 +67,7 @@ macro_rules! select {
     (columns) => {
         "SELECT s.id, s.tenant_id, t.name AS tenant, s.name, s.provider, s.provider_id,
         s.status, s.server_type, s.location, s.image, s.ipv4, s.ipv6, s.created_at,
+        s.health, s.health_detail, s.health_at,
         (SELECT COUNT(*) FROM sites x WHERE x.server_id = s.id
             AND ($1 IS NULL OR x.tenant_id = $1)) AS sites,
         m.at AS sampled_at, CAST(m.cpu_pct AS DOUBLE PRECISION) AS cpu_pct,

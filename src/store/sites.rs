@@ -29,6 +29,10 @@ pub struct SiteRow {
     pub last_error: Option<String>,
     /// With status `deleting`: remove the site's files too (`site delete --purge`).
     pub purge_on_delete: bool,
+    /// The last health check: `ok`, `failing`, or `None` (never checked).
+    pub health: Option<String>,
+    pub health_detail: Option<String>,
+    pub health_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
     pub aliases: Vec<String>,
 }
@@ -74,7 +78,7 @@ macro_rules! select {
         "SELECT s.id, s.tenant_id, t.name AS tenant, v.name AS server, s.domain,
         s.kind, s.php_version, s.upstream, s.status, s.created_at, s.updated_at,
         s.enabled, s.system_user, s.revision, s.applied_revision, s.applied_at, s.last_error,
-        s.purge_on_delete
+        s.purge_on_delete, s.health, s.health_detail, s.health_at
     FROM sites s JOIN tenants t ON t.id = s.tenant_id JOIN servers v ON v.id = s.server_id"
     };
 }

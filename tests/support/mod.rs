@@ -164,7 +164,9 @@ pub const CLIENT_OPTIONS: [&str; 12] = [
 ///
 /// Every daemon starts with `VIPANEL_AUTH__TOTP=off` and `VIPANEL_PENALTIES__ENABLED=false`:
 /// tests log in with the bootstrap key and many deliberately fail logins from 127.0.0.1, which
-/// per-source penalties would lock out. A test of penalties calls [`DaemonBuilder::penalties`]
+/// per-source penalties would lock out. Health checks are off too
+/// (`VIPANEL_HEALTH__INTERVAL_SECS=0`): the Hetzner stand-in hands out documentation addresses,
+/// which a test must not connect to; a test of health checks sets the variable itself. A test of penalties calls [`DaemonBuilder::penalties`]
 /// (setting `penalties.enabled` in a `.config(..)` file alone is not enough: the environment
 /// wins over the file).
 #[derive(Debug, Default, Clone)]
@@ -247,6 +249,7 @@ impl Daemon {
                 admin_key.public.display().to_string(),
             ),
             ("VIPANEL_AUTH__TOTP".to_owned(), "off".to_owned()),
+            ("VIPANEL_HEALTH__INTERVAL_SECS".to_owned(), "0".to_owned()),
         ];
         if !builder.penalties {
             env.push(("VIPANEL_PENALTIES__ENABLED".to_owned(), "false".to_owned()));

@@ -17,6 +17,9 @@ pub struct Dashboard {
     pub sites: i64,
     #[serde(default)]
     pub sites_by_status: BTreeMap<String, i64>,
+    /// Sites whose last health check failed.
+    #[serde(default)]
+    pub sites_failing_health: i64,
 }
 
 /// A row of `server list`.
@@ -39,6 +42,11 @@ pub struct Server {
     pub mem_total_bytes: Option<i64>,
     pub disk_used_bytes: Option<i64>,
     pub disk_total_bytes: Option<i64>,
+    /// The last reachability check: `ok`, `failing`, or none yet.
+    #[serde(default)]
+    pub health: Option<String>,
+    #[serde(default)]
+    pub health_detail: Option<String>,
 }
 
 impl Server {
@@ -76,6 +84,11 @@ pub struct Site {
     pub applied_at: Option<String>,
     pub last_error: Option<String>,
     pub created_at: Option<String>,
+    /// The last health check: `ok`, `failing`, or none yet.
+    #[serde(default)]
+    pub health: Option<String>,
+    #[serde(default)]
+    pub health_detail: Option<String>,
 }
 
 /// A row of `job list`.

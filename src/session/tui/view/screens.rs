@@ -47,6 +47,12 @@ pub(super) fn overview(frame: &mut Frame, app: &mut App, area: Rect) {
                     st(app, StyleName::Muted),
                 ));
             }
+            if d.sites_failing_health > 0 {
+                spans.push(Span::styled(
+                    format!(" · {} unhealthy", d.sites_failing_health),
+                    st(app, StyleName::Error),
+                ));
+            }
         }
         None => spans.push(Span::styled(
             error_of(app, Screen::Overview).unwrap_or_else(|| "loading…".to_owned()),
@@ -209,6 +215,7 @@ pub(super) fn servers(frame: &mut Frame, app: &mut App, area: Rect) {
             ("Location", plain(opt(&s.location))),
             ("Image", plain(opt(&s.image))),
             ("IPv4", plain(opt(&s.ipv4))),
+            ("Reachable", health_span(app, &s.health, &s.health_detail)),
             ("Sites", plain(s.sites.to_string())),
             (
                 "Memory",
@@ -362,6 +369,7 @@ pub(super) fn sites(frame: &mut Frame, app: &mut App, area: Rect) {
             ),
             ("Type", plain(kind)),
             ("Status", status),
+            ("Health", health_span(app, &s.health, &s.health_detail)),
             (
                 "TLS",
                 Span::styled("none (certificates come later)", st(app, StyleName::Muted)),
@@ -522,4 +530,21 @@ pub(super) fn users(frame: &mut Frame, app: &mut App, area: Rect) {
     let inner = block.inner(bottom);
     frame.render_widget(block, bottom);
     table(frame, app, inner, key_cols, &keys, None);
+}
+
+/// A health check's verdict and what it saw: `ok · HTTP 200 in 3 ms`, the failing ones in the
+/// error style, `not checked yet` before the first check.
+fn health_span(app: &App, health: &Option<String>, detail: &Option<String>) -> Span<'static> {
+    let Some(verdict) = health else {
+        return Span::styled("not checked yet", st(app, StyleName::Muted));
+    };
+    let text = match detail {
+        Some(detail) => format!("{} · {}", clean(verdict), clean(detail)),
+        None => clean(verdict),
+    };
+    if verdict == "ok" {
+        Span::raw(text)
+    } else {
+        Span::styled(text, st(app, StyleName::Error))
+    }
 }
