@@ -95,6 +95,9 @@ const SITE_FIELDS: &[&str] = &[
     "system_user",
     "applied_at",
     "last_error",
+    "health",
+    "health_detail",
+    "health_at",
     "created_at",
     "updated_at",
 ];
@@ -110,6 +113,9 @@ const SERVER_FIELDS: &[&str] = &[
     "tenant",
     "sites",
     "created_at",
+    "health",
+    "health_detail",
+    "health_at",
     "sampled_at",
     "cpu_pct",
     "load1",
@@ -1162,6 +1168,7 @@ fn json_output_of_every_list_and_show_command_parses() {
             "servers",
             "sites",
             "sites_by_status",
+            "sites_failing_health",
             "sites_last_applied_at",
         ],
     );
