@@ -138,6 +138,8 @@ pub async fn serve(config: Config) -> Result<()> {
         },
     )
     .await?;
+    // Commands still running had their grace: what they were running goes back to the queue.
+    services.release_inline_jobs().await;
     retention.abort();
     cache_watcher.abort();
     let _ = jobs_stopped.await;

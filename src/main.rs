@@ -150,9 +150,13 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             init_logging(&config);
-            runtime()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(vipanel::daemon::serve(config)))
+            runtime().map_err(anyhow::Error::from).and_then(|rt| {
+                let served = rt.block_on(vipanel::daemon::serve(config));
+                // Work abandoned after the grace (a host apply waiting on `nginx -t`, say)
+                // must not hold the exit: its job is back in the queue already.
+                rt.shutdown_timeout(std::time::Duration::from_millis(500));
+                served
+            })
         }
         HostCommand::Migrate { config } => {
             let config = match load(&config, None) {

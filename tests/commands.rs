@@ -1507,7 +1507,7 @@ async fn job_watch_ends_with_the_jobs_outcome() {
 }
 
 /// A daemon that stops mid-job (its shutdown grace over) puts the job back in the queue at
-/// once, the interrupted attempt not counted, and the next pool runs it to its end. (A daemon
+/// once (no backoff; the interrupted attempt counted), and the next pool runs it to its end. (A daemon
 /// that dies leaves its job to the reaper: `tests/e2e_jobs.rs`, `tests/e2e_sites.rs`.)
 #[tokio::test]
 async fn a_job_stopped_by_a_shutdown_is_queued_again_at_once() {
@@ -1543,10 +1543,7 @@ async fn a_job_stopped_by_a_shutdown_is_queued_again_at_once() {
         first.shutdown(std::time::Duration::ZERO).await;
         let left = w.json(&oscar, &format!("job show {id}")).await;
         assert_eq!(left["state"], "queued", "{}: {left}", t.name);
-        assert_eq!(
-            left["attempts"], 0,
-            "the stopped attempt does not count: {left}"
-        );
+        assert_eq!(left["attempts"], 1, "the stopped attempt counts: {left}");
         assert_eq!(left["worker"], Value::Null, "{left}");
         assert_eq!(
             left["message"], "stopped by a daemon shutdown; queued again",
@@ -1561,8 +1558,8 @@ async fn a_job_stopped_by_a_shutdown_is_queued_again_at_once() {
         let job: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(out.exit, 0, "{job}");
         assert_eq!(
-            job["attempts"], 1,
-            "only the attempt that ran to its end counted"
+            job["attempts"], 2,
+            "the stopped attempt and the one that ended"
         );
         assert_eq!(job["state"], "succeeded");
         second.shutdown(std::time::Duration::from_secs(5)).await;

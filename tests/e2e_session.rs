@@ -270,13 +270,25 @@ fn kill_9_of_the_client_leaves_no_session_process() {
 #[test]
 fn daemon_shutdown_ends_every_session_process() {
     let Some(mut d) = Daemon::start() else { return };
-    let _one = Client::start(&d, &d.admin_key, &[], None);
-    let _two = Client::start(&d, &d.admin_key, &[], Some("shell"));
+    let one = Client::start(&d, &d.admin_key, &[], None);
+    let two = Client::start(&d, &d.admin_key, &[], Some("shell"));
     wait_until("two session processes", &d, || sessions_of(&d).len() == 2);
     let pids = sessions_of(&d);
     d.terminate();
     let status = d.wait_exit(WAIT);
     assert!(status.success(), "{status}");
+    // Both were told why, the dashboard and the shell alike.
+    for client in [&two, &one] {
+        let deadline = std::time::Instant::now() + WAIT;
+        while !client.seen().contains("the panel is restarting") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never told: {:?}",
+                client.seen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     for pid in pids {
         assert!(
             !alive_session(pid),

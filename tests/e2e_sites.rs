@@ -891,6 +891,71 @@ fn a_failed_reload_puts_the_previous_files_back() {
     );
 }
 
+/// A wrapper around the real nginx that holds `nginx -t` while a hold file exists, so a test
+/// can stop the daemon in the middle of an apply (files written, nothing validated or reloaded).
+struct HeldNginx {
+    _dir: tempfile::TempDir,
+    hold: std::path::PathBuf,
+    entered: std::path::PathBuf,
+    wrapper: std::path::PathBuf,
+}
+
+impl HeldNginx {
+    fn new() -> HeldNginx {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let hold = dir.path().join("hold");
+        let entered = dir.path().join("entered");
+        let wrapper = dir.path().join("nginx");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n\
+                 if [ \"$1\" = \"-t\" ] && [ -e {hold} ]; then\n\
+                 \x20 touch {entered}\n\
+                 \x20 while [ -e {hold} ]; do sleep 0.05; done\n\
+                 fi\n\
+                 exec /usr/sbin/nginx \"$@\"\n",
+                hold = hold.display(),
+                entered = entered.display()
+            ),
+        )
+        .expect("write the nginx wrapper");
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod the wrapper");
+        HeldNginx {
+            _dir: dir,
+            hold,
+            entered,
+            wrapper,
+        }
+    }
+
+    /// The next `nginx -t` waits until [`HeldNginx::release`].
+    fn hold(&self) {
+        std::fs::write(&self.hold, b"").expect("create the hold file");
+    }
+
+    /// Waits (bounded) until an apply is held in `nginx -t`.
+    fn wait_entered(&self, d: &Daemon) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.entered.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the apply never reached nginx -t\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn release(&self) {
+        std::fs::remove_file(&self.hold).expect("release the held nginx -t");
+    }
+}
+
 /// `kill -9` of the daemon in the middle of a site's apply job: the vhost and pool are written,
 /// `nginx -t` is running, nothing is reloaded. The next daemon of the node (same database and
 /// `jobs.node`) queues the job again once its lease expired and runs it: the site serves, with
@@ -900,55 +965,25 @@ fn a_failed_reload_puts_the_previous_files_back() {
 #[test]
 fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
     let Some(bed) = HostBed::start() else { return };
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let hold = dir.path().join("hold");
-    let entered = dir.path().join("entered");
-    let wrapper = dir.path().join("nginx");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\n\
-             if [ \"$1\" = \"-t\" ] && [ -e {hold} ]; then\n\
-             \x20 touch {entered}\n\
-             \x20 while [ -e {hold} ]; do sleep 0.05; done\n\
-             fi\n\
-             exec /usr/sbin/nginx \"$@\"\n",
-            hold = hold.display(),
-            entered = entered.display()
-        ),
-    )
-    .expect("write the nginx wrapper");
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod the wrapper");
+    let nginx = HeldNginx::new();
     let host = format!(
         "{}nginx_binary = \"{}\"\n[jobs]\nlease_secs = 3\nnode = \"fault-node\"\n",
         bed.config_toml(),
-        wrapper.display()
+        nginx.wrapper.display()
     );
     let Some(mut first) = Daemon::builder().config(&host).start() else {
         return;
     };
     let key = first.admin_key.clone();
-    std::fs::write(&hold, b"").expect("create the hold file");
+    nginx.hold();
     let pending = first.spawn_ssh(&key, &["site", "create", "crash.example"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !entered.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the apply never reached nginx -t\n{}",
-            first.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    nginx.wait_entered(&first);
     let pid = libc::pid_t::try_from(first.pid()).expect("pid fits pid_t");
     // SAFETY: kill(2) with the pid of the daemon this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     assert!(!first.wait_exit(Duration::from_secs(10)).success());
     // The orphaned `nginx -t` goes on and ends by itself.
-    std::fs::remove_file(&hold).expect("release the held nginx -t");
+    nginx.release();
     let cut = pending.finish(b"");
     assert_ne!(cut.code, 0, "the client lost its daemon: {cut:?}");
 
@@ -991,6 +1026,7 @@ fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
     assert_status(&site, "active");
     let user = site["system_user"].as_str().expect("an account").to_owned();
     let page = bed.fetch_until("crash.example", "/", 200, Duration::from_secs(10));
+    assert_eq!(page.status, 200, "{page:?}");
     assert!(page.body.contains("crash.example"), "{page:?}");
     bed.write_as(
         &bed.document_root("crash.example").join("whoami.php"),
@@ -998,6 +1034,7 @@ fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
         &user,
     );
     let page = bed.fetch_until("crash.example", "/whoami.php", 200, Duration::from_secs(10));
+    assert_eq!(page.status, 200, "{page:?}");
     assert_eq!(page.body, user, "the pool runs after the retry: {page:?}");
 
     // Once: one account, no staged files, one audit row, and nothing left to change.
@@ -1103,4 +1140,77 @@ fn health_checks_probe_each_active_site_through_nginx() {
         "{checks}"
     );
     assert_eq!(newest["created_by"], "@daemon", "{newest}");
+}
+
+/// A graceful restart (SIGTERM) in the middle of a site's apply job, run by the `site create`
+/// that asked for it: the command gets its grace (1 s here), then the daemon puts the job back
+/// in the queue (due at once, its attempt counted) and exits 0. The node's next daemon runs it at once,
+/// not after the lease (60 s): the site serves, applied once.
+#[test]
+fn sigterm_mid_apply_puts_the_job_back_and_the_next_daemon_finishes_it() {
+    let Some(bed) = HostBed::start() else { return };
+    let nginx = HeldNginx::new();
+    let host = format!(
+        "{}nginx_binary = \"{}\"\n[limits]\nshutdown_grace_secs = 1\n[jobs]\nnode = \"restart-node\"\n",
+        bed.config_toml(),
+        nginx.wrapper.display()
+    );
+    let Some(mut first) = Daemon::builder().config(&host).start() else {
+        return;
+    };
+    let key = first.admin_key.clone();
+    nginx.hold();
+    let pending = first.spawn_ssh(
+        &key,
+        &["site", "create", "calm.example", "--type", "static"],
+    );
+    nginx.wait_entered(&first);
+    first.terminate();
+    let status = first.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", first.log());
+    assert!(
+        first.log().contains("put back in the queue"),
+        "{}",
+        first.log()
+    );
+    nginx.release();
+    let cut = pending.finish(b"");
+    assert_ne!(
+        cut.code, 0,
+        "the command did not finish within the grace: {cut:?}"
+    );
+
+    let config = format!(
+        "database_url = \"sqlite://{}\"\n{host}",
+        first.db_path().display()
+    );
+    let Some(second) = Daemon::builder().config(&config).start() else {
+        return;
+    };
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(20);
+    let job = loop {
+        let jobs = second.ssh_json(&key, &["job", "list", "--kind", "site.apply"]);
+        if jobs[0]["state"] == "succeeded" {
+            break jobs[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply job did not complete after the restart: {jobs}\n{}",
+            second.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["attempts"], 2, "the interrupted attempt counted: {job}");
+    assert!(
+        !second.log().contains("lease expired"),
+        "released, not reaped:\n{}",
+        second.log()
+    );
+    let site = second.ssh_json(&key, &["site", "show", "calm.example"]);
+    assert_status(&site, "active");
+    let page = bed.fetch_until("calm.example", "/", 200, Duration::from_secs(10));
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("calm.example"), "{page:?}");
+    assert_eq!(bed.site_accounts().len(), 1, "{:?}", bed.site_accounts());
 }

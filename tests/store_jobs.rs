@@ -231,7 +231,7 @@ async fn cancel_queued_at_once_running_at_checkpoint() {
 }
 
 /// A job pinned to a node is claimed only by that node's workers; a caller may take its own
-/// job by id; a job released at shutdown is queued again at once, its attempt not counted.
+/// job by id; a job released at shutdown is queued again at once, its attempt counted.
 #[tokio::test]
 async fn pinned_jobs_claims_by_id_and_releases() {
     for t in db_support::all().await {
@@ -253,7 +253,8 @@ async fn pinned_jobs_claims_by_id_and_releases() {
         assert!(db.release_job(job.id, "w").await.unwrap(), "{}", t.name);
         let back = db.job(job.id).await.unwrap().unwrap();
         assert_eq!(back.state, "queued", "{}", t.name);
-        assert_eq!(back.attempts, 0, "the interrupted attempt does not count");
+        assert_eq!(back.attempts, 1, "the interrupted attempt counts");
+        assert!(back.run_at <= chrono::Utc::now(), "due at once, no backoff");
         assert!(back.worker.is_none() && back.lease_until.is_none());
 
         let again = db.claim_job_by_id(job.id, "cmd", LEASE).await.unwrap();

@@ -537,6 +537,19 @@ fn the_top_line_shows_stale_data_and_running_commands() {
     assert!(top.contains("disable shop.example"), "{top}");
 }
 
+/// The daemon's notices (the idle warning, a restart) show on the message line, cleaned.
+#[test]
+fn notices_from_the_daemon_show_on_the_message_line() {
+    let mut app = app_at_sites(120, 40);
+    app.notice("the session ends in 60 s without input\u{1b}[2J");
+    let text = draw(&mut app);
+    let line = text
+        .lines()
+        .find(|l| l.contains("the session ends in 60 s"))
+        .unwrap_or_else(|| panic!("no notice:\n{text}"));
+    assert!(!line.contains('\u{1b}'), "{line:?}");
+}
+
 /// Text from the panel never reaches the terminal with control characters in it.
 #[test]
 fn control_characters_from_the_panel_are_never_drawn() {

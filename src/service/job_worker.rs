@@ -10,7 +10,8 @@
 //!
 //! Shutdown ([`JobPool::shutdown`]): workers stop claiming at once; running jobs get the grace
 //! period to finish, after which they are stopped mid-way and put back in the queue at once,
-//! their interrupted attempt not counted. A daemon killed outright leaves its jobs to the reaper
+//! the interrupted attempt counted (so the next run knows it resumes work, and
+//! a job that never gets through still runs out of attempts). A daemon killed outright leaves its jobs to the reaper
 //! of this or another daemon, which queues them again once their lease expired.
 
 use super::Services;
@@ -71,8 +72,39 @@ impl Services {
         let Some(job) = self.db.claim_job_by_id(id, &name, lease).await? else {
             return Ok(false);
         };
+        self.inline(|jobs| jobs.insert(id, name.clone()));
         run_job(self, &name, job, lease).await;
+        self.inline(|jobs| jobs.remove(&id));
         Ok(true)
+    }
+
+    fn inline<T>(&self, f: impl FnOnce(&mut std::collections::HashMap<i64, String>) -> T) -> T {
+        let mut jobs = self
+            .inline_jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut jobs)
+    }
+
+    /// At shutdown, once running commands had their grace: puts the jobs they still run back in
+    /// the queue at once (the interrupted attempt counted), for the node's next daemon.
+    pub async fn release_inline_jobs(&self) {
+        let jobs: Vec<(i64, String)> = self.inline(|jobs| jobs.drain().collect());
+        for (id, worker) in jobs {
+            match self.db.release_job(id, &worker).await {
+                Ok(true) => {
+                    self.ring(super::doorbell::Bell::Jobs);
+                    tracing::warn!(
+                        job = id,
+                        "a command's job did not finish within the shutdown grace; put back in the queue"
+                    );
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(job = id, error = %err, "cannot put a command's job back")
+                }
+            }
+        }
     }
 }
 
@@ -83,7 +115,7 @@ fn worker_name(node: &str, which: &str) -> String {
 
 impl JobPool {
     /// Stops claiming, waits up to `grace` for running jobs, then stops the rest and puts them
-    /// back in the queue (their interrupted attempt not counted).
+    /// back in the queue, due at once (the interrupted attempt counted).
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         self.reaper.abort();

@@ -90,6 +90,8 @@ pub struct Services {
     job_registry: JobRegistry,
     /// Wakes an idle worker when this process enqueues a job.
     job_wake: Arc<tokio::sync::Notify>,
+    /// Jobs commands of this process run themselves (id → worker name), for the shutdown.
+    inline_jobs: Arc<std::sync::Mutex<std::collections::HashMap<i64, String>>>,
     /// The configured providers by name, built once: `local` always, `hetzner` when its
     /// token is set.
     providers: Arc<Vec<Arc<dyn Provider>>>,
@@ -126,6 +128,7 @@ impl Services {
             applier: Arc::new(OnceLock::new()),
             job_registry: JobRegistry::default(),
             job_wake: Arc::new(tokio::sync::Notify::new()),
+            inline_jobs: Arc::default(),
             providers: Arc::new(providers(&config)),
             cache: cache::DashboardCache::default(),
             shared: shared_state_of(&config),

@@ -23,6 +23,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+/// What a session is told when the daemon shuts down.
+const RESTARTING: &str = "the panel is restarting; log in again in a moment";
+
 /// Shared by every connection: who sessions run as, how many each user has, and the shutdown
 /// signal.
 pub struct Sessions {
@@ -53,7 +56,7 @@ impl Sessions {
         limits: &crate::config::SessionConfig,
     ) -> Result<Slot, String> {
         if *self.closing.borrow() {
-            return Err("the panel is restarting; log in again in a moment".into());
+            return Err(RESTARTING.into());
         }
         let user = user_id.unwrap_or(-1);
         // Both counts are checked and taken under one lock, so two shells starting at once on
@@ -252,6 +255,11 @@ pub async fn run(start: ShellStart) {
         )
         .into_bytes();
     }
+    // Said by the daemon itself too: the dashboard's screen is gone with its process, and the
+    // notice on the link may not have been shown.
+    if ended == Some(Ended::Shutdown) {
+        outcome.stderr = format!("\r\nvipanel: {RESTARTING}\r\n").into_bytes();
+    }
     io.finish(outcome).await;
 }
 
@@ -399,7 +407,7 @@ impl Relay<'_> {
                     Err(_) => return Some(Ended::ClientGone),
                 },
                 _ = self.closing.changed() => {
-                    self.notices.send("the panel is restarting; log in again in a moment");
+                    self.notices.send(RESTARTING);
                     return Some(Ended::Shutdown);
                 }
                 () = sleep_until(deadline) => {

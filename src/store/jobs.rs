@@ -354,11 +354,13 @@ impl Db {
         Ok(job)
     }
 
-    /// Puts `worker`'s running job back in the queue, due now, the interrupted attempt not
-    /// counted (a daemon shutting down); `false` when it was no longer the worker's.
+    /// Puts `worker`'s running job back in the queue, due now, with no backoff (a daemon
+    /// shutting down). The interrupted attempt stays counted: the next run knows it resumes
+    /// work (`site.apply` then reloads even when its files already match). `false` when it was
+    /// no longer the worker's.
     pub async fn release_job(&self, id: i64, worker: &str) -> Result<bool> {
         let now = super::now();
-        let sql = "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $3,
+        let sql = "UPDATE jobs SET state = 'queued', run_at = $3,
                        lease_until = NULL, worker = NULL, updated_at = $3,
                        message = 'stopped by a daemon shutdown; queued again'
                    WHERE id = $1 AND worker = $2 AND state = 'running'";

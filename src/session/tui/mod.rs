@@ -97,6 +97,7 @@ impl Dashboard {
 
     fn run_on(&mut self, terminal: &mut Tty) -> Exit {
         self.app.live_audit = self.source.subscribe();
+        self.source.take_notices();
         let effects = if self.started {
             let mut e = self.app.refresh_screen();
             e.push(Effect::Fetch(Query::Ui));
@@ -194,6 +195,9 @@ impl Dashboard {
 
     /// Hands what arrived on the link to the app.
     fn pump(&mut self) -> Option<Exit> {
+        for notice in self.source.notices() {
+            self.app.notice(&notice);
+        }
         let arrived = match self.source.poll() {
             Ok(a) => a,
             Err(_) => return Some(Exit::Closed),

@@ -42,6 +42,11 @@ pub struct Source {
     link: Link,
     inflight: Vec<InFlight>,
     events: Option<Subscription>,
+    /// The daemon's notices (idle warning, restart) while the dashboard shows.
+    notices: (
+        std::sync::mpsc::SyncSender<String>,
+        std::sync::mpsc::Receiver<String>,
+    ),
     /// When a query last came back.
     pub last_answer: Option<Instant>,
 }
@@ -53,7 +58,19 @@ impl Source {
             inflight: Vec::new(),
             events: None,
             last_answer: None,
+            notices: std::sync::mpsc::sync_channel(16),
         }
+    }
+
+    /// Makes the dashboard the receiver of the daemon's notices (the shell takes them while
+    /// it runs); held ones come at once.
+    pub fn take_notices(&self) {
+        self.link.set_notice_sink(self.notices.0.clone());
+    }
+
+    /// Notices that arrived since the last call.
+    pub fn notices(&self) -> Vec<String> {
+        self.notices.1.try_iter().collect()
     }
 
     /// Subscribes to changes and audit rows (once; again after the subscription ended).

@@ -88,6 +88,11 @@ impl App {
     }
 
     /// A command started with [`Effect::Run`] ended.
+    /// A notice from the daemon (the idle warning, a restart): on the message line.
+    pub fn notice(&mut self, text: &str) {
+        self.say(clean(text), StyleName::Warning);
+    }
+
     pub fn ran(&mut self, label: &str, exit: u8, stdout: &str, stderr: &str) -> Vec<Effect> {
         if let Some(i) = self.running.iter().position(|l| l == label) {
             self.running.remove(i);
