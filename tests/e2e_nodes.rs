@@ -45,6 +45,8 @@ struct Nodes {
     rt: tokio::runtime::Runtime,
     /// The shared host key and secret key files.
     shared: tempfile::TempDir,
+    /// Both nodes' Redis and key prefix.
+    redis: (String, String),
 }
 
 impl Nodes {
@@ -68,7 +70,13 @@ impl Nodes {
         if !env.iter().any(|(k, _)| k == "VIPANEL_REDIS_URL") {
             env.push(("VIPANEL_REDIS_URL".into(), redis::test_redis_url()?));
         }
-        env.push(("VIPANEL_REDIS_KEY_PREFIX".into(), redis::key_prefix()));
+        let prefix = redis::key_prefix();
+        env.push(("VIPANEL_REDIS_KEY_PREFIX".into(), prefix.clone()));
+        let redis_url = env
+            .iter()
+            .find(|(k, _)| k == "VIPANEL_REDIS_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -105,6 +113,7 @@ impl Nodes {
             db: Some(db),
             rt,
             shared,
+            redis: (redis_url, prefix),
         };
         nodes.a = Some(node(&[])?);
         assert!(host_key.exists(), "node A created the shared host key");
@@ -232,8 +241,21 @@ fn a_site_created_on_one_node_is_listed_on_the_other() {
     assert_ne!(a.port(), b.port());
     assert_ne!(a.data_dir(), b.data_dir());
 
+    // The dashboard: B's count is right the moment A's change has returned, though both nodes
+    // share the cached counts in Redis.
+    for node in [a, b] {
+        node.wait_for_log("Redis connected", WAIT);
+        assert_eq!(node.ssh_json(&key, &["dashboard"])["sites"], 0);
+    }
+    let (url, prefix) = &nodes.redis;
+    assert_eq!(
+        redis::command(url, &["EXISTS", &format!("{prefix}dash:*:-")]).as_deref(),
+        Some(":1"),
+        "the platform's counts are stored in Redis"
+    );
     a.panel(&key, &["site", "create", "x.example", "--type", "static"])
         .expect(0);
+    assert_eq!(b.ssh_json(&key, &["dashboard"])["sites"], 1);
     let on_b = b.ssh_json(&key, &["site", "list"]);
     assert_eq!(domains(&on_b), ["x.example"], "B lists A's site: {on_b}");
     let site = &on_b[0];

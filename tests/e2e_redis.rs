@@ -1,6 +1,10 @@
-//! Several nodes sharing state through a real Redis (`redis_url`): per-source penalties.
+//! Several nodes sharing state through a real Redis (`redis_url`): per-source penalties and the
+//! dashboard cache's shared level.
 //!
 //! - The Lua rules in Redis match the in-process table (two `SharedPenalties` = two nodes).
+//! - A dashboard result one node stored serves another until a change it shows (two
+//!   `SharedCache`s on their own connections = two nodes); a fill that raced a change is never
+//!   served; a node that reconnects invalidates everything first.
 //! - Two real daemons on the same Redis: an offence on one makes the other refuse the source.
 //! - Redis killed mid-run and started again: both nodes go on with their own penalties and
 //!   logins, warn once, and share again without a restart.
@@ -18,6 +22,9 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use support::Daemon;
 use support::redis::{RedisServer, key_prefix, test_redis_url, wait_for_key};
+use vipanel::service::Dashboard;
+use vipanel::service::cache::{CacheKey, entry_tags};
+use vipanel::service::shared_cache::SharedCache;
 use vipanel::service::shared_penalties::SharedPenalties;
 use vipanel::service::shared_state::SharedState;
 
@@ -75,6 +82,106 @@ async fn shared_penalties_follow_the_rules_of_the_local_table_across_nodes() {
     assert_eq!(b.remaining(short).await, Some(None), "expired");
     let again = b.record(short, S(1), max).await.expect("Redis answers");
     assert_eq!((again.penalty, again.started), (S(1), true));
+}
+
+fn dashboard(sites: i64) -> Dashboard {
+    Dashboard {
+        scope: "acme".into(),
+        tenants: 1,
+        users: 2,
+        keys: 3,
+        servers: 1,
+        sites,
+        sites_by_status: Default::default(),
+        sites_failing_health: 0,
+        sites_last_applied_at: None,
+    }
+}
+
+/// Until the background increment of another node lands.
+async fn until_gone(cache: &SharedCache, key: &CacheKey, tags: &[String]) {
+    let deadline = Instant::now() + S(5);
+    while cache.get(key, tags).await.is_some() {
+        assert!(Instant::now() < deadline, "the entry stayed valid");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dashboard_stored_by_one_node_serves_the_other_until_a_change_it_shows() {
+    let Some(url) = test_redis_url() else {
+        return;
+    };
+    let prefix = key_prefix();
+    let a = SharedCache::new(connected(&url, &prefix).await);
+    let b = SharedCache::new(connected(&url, &prefix).await);
+    let acme = CacheKey {
+        tenant_id: Some(7),
+        keys_of: None,
+    };
+    let beta = CacheKey {
+        tenant_id: Some(8),
+        keys_of: None,
+    };
+    let platform = CacheKey {
+        tenant_id: None,
+        keys_of: None,
+    };
+    let (acme_tags, beta_tags, all_tags) = (
+        entry_tags(Some("acme")),
+        entry_tags(Some("beta")),
+        entry_tags(None),
+    );
+    // Each node's first use after connecting invalidates everything: let both have had it.
+    assert!(a.get(&acme, &acme_tags).await.is_none());
+    assert!(b.get(&acme, &acme_tags).await.is_none());
+
+    for (key, tags, sites) in [
+        (&acme, &acme_tags, 2),
+        (&beta, &beta_tags, 5),
+        (&platform, &all_tags, 7),
+    ] {
+        let versions = a.versions(tags).await.expect("Redis answers");
+        a.put(key, &versions, &dashboard(sites)).await;
+    }
+    assert_eq!(
+        b.get(&acme, &acme_tags).await.map(|d| d.sites),
+        Some(2),
+        "B reads A's fill"
+    );
+    assert_eq!(b.get(&platform, &all_tags).await.map(|d| d.sites), Some(7));
+
+    // A site change in acme: acme's and the platform's entries go, beta's stays.
+    b.invalidate(&["sites:acme".to_owned()]);
+    until_gone(&a, &acme, &acme_tags).await;
+    until_gone(&a, &platform, &all_tags).await;
+    assert_eq!(a.get(&beta, &beta_tags).await.map(|d| d.sites), Some(5));
+    // A server change of any tenant (`servers:*`) reaches every tenant's entry.
+    a.invalidate(&["servers:*".to_owned()]);
+    until_gone(&b, &beta, &beta_tags).await;
+
+    // A fill whose versions were read before a change is not served.
+    let versions = a.versions(&acme_tags).await.expect("Redis answers");
+    b.invalidate(&["users:acme".to_owned()]);
+    let deadline = Instant::now() + S(5);
+    while a.versions(&acme_tags).await.as_deref() == Some(versions.as_str()) {
+        assert!(Instant::now() < deadline, "the change never reached Redis");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.put(&acme, &versions, &dashboard(99)).await;
+    assert!(
+        b.get(&acme, &acme_tags).await.is_none(),
+        "a raced fill is never served"
+    );
+
+    // A third node connecting (as a node whose connection was remade does) starts by
+    // invalidating everything: what it could not record while away must not stay valid.
+    let versions = a.versions(&beta_tags).await.expect("Redis answers");
+    a.put(&beta, &versions, &dashboard(5)).await;
+    assert!(b.get(&beta, &beta_tags).await.is_some());
+    let c = SharedCache::new(connected(&url, &prefix).await);
+    assert!(c.get(&beta, &beta_tags).await.is_none());
+    assert!(b.get(&beta, &beta_tags).await.is_none());
 }
 
 /// A node with penalties on, sharing them through `url` under `prefix`. A connection that ends

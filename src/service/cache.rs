@@ -140,6 +140,8 @@ pub struct DashboardCache {
 
 struct Shared {
     state: Mutex<State>,
+    /// The level in Redis, told of every invalidation (set once, with `redis_url`).
+    remote: std::sync::OnceLock<super::shared_cache::SharedCache>,
     cursor: tokio::sync::Mutex<Cursor>,
     /// The cursor as last advanced, readable without waiting (snapshots before a command).
     cursor_seen: Mutex<Cursor>,
@@ -160,6 +162,7 @@ impl DashboardCache {
         DashboardCache {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
+                remote: std::sync::OnceLock::new(),
                 cursor: tokio::sync::Mutex::new(Cursor::default()),
                 cursor_seen: Mutex::new(Cursor::default()),
                 live: AtomicBool::new(false),
@@ -175,6 +178,16 @@ impl DashboardCache {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tells `remote` (the level in Redis) of every invalidation from now on.
+    pub fn share_through(&self, remote: super::shared_cache::SharedCache) {
+        let _ = self.shared.remote.set(remote);
+    }
+
+    /// The level in Redis, when there is one.
+    pub fn remote(&self) -> Option<&super::shared_cache::SharedCache> {
+        self.shared.remote.get()
     }
 
     /// Whether a watcher keeps the cache exact (otherwise nothing is cached).
@@ -266,6 +279,9 @@ impl DashboardCache {
     pub fn invalidate(&self, changed: &[String]) {
         if changed.is_empty() {
             return;
+        }
+        if let Some(remote) = self.shared.remote.get() {
+            remote.invalidate(changed);
         }
         let mut state = self.state();
         state.entries.retain(|_, e| {

@@ -1,5 +1,6 @@
 //! `dashboard`: counts of what the actor can see, in one round of cheap indexed queries, kept
-//! in this process's [`super::cache`] until a change of what it shows.
+//! in this process's [`super::cache`] until a change of what it shows, and with `redis_url` in
+//! the level every node shares ([`super::shared_cache`]), asked when this process has nothing.
 
 use super::cache::{CacheKey, entry_tags};
 use super::policy::{self, Owner, Resource, Verb};
@@ -25,8 +26,21 @@ impl Services {
             return Ok(hit);
         }
         let started = self.cache.fill_started();
-        let value = self.dashboard_uncached(actor, scope, own_keys).await?;
         let tags = entry_tags(scope.map(|_| actor.tenant.as_str()));
+        // Only while this process's watcher keeps its own level exact: the two agree.
+        let remote = self.cache.remote().filter(|_| self.cache.is_live());
+        let mut versions = None;
+        if let Some(remote) = remote {
+            if let Some(hit) = remote.get(&key, &tags).await {
+                self.cache.insert(key, tags, hit.clone(), started);
+                return Ok(hit);
+            }
+            versions = remote.versions(&tags).await;
+        }
+        let value = self.dashboard_uncached(actor, scope, own_keys).await?;
+        if let (Some(remote), Some(versions)) = (remote, versions) {
+            remote.put(&key, &versions, &value).await;
+        }
         self.cache.insert(key, tags, value.clone(), started);
         Ok(value)
     }

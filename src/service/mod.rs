@@ -28,6 +28,7 @@ mod second_factor;
 mod server_jobs;
 mod servers;
 mod sessions;
+pub mod shared_cache;
 pub mod shared_penalties;
 pub mod shared_state;
 mod shell_history;
@@ -134,6 +135,11 @@ impl Services {
             shared: shared_state_of(&config),
             doorbells: doorbell::Doorbells::default(),
         };
+        if let Some(shared) = &services.shared {
+            services
+                .cache
+                .share_through(shared_cache::SharedCache::new(shared.clone()));
+        }
         job_kinds::register_builtin(&services);
         services
     }

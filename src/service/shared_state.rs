@@ -116,6 +116,15 @@ impl SharedState {
         });
     }
 
+    /// The current connection's number (1 for the first, one more at each reconnect), or
+    /// `None` while not connected.
+    pub fn epoch(&self) -> Option<u64> {
+        self.inner
+            .lock()
+            .as_ref()
+            .map(|(generation, _)| *generation)
+    }
+
     /// Whether a connection is up right now (it may still fail on the next call).
     pub fn is_connected(&self) -> bool {
         self.inner.lock().is_some()

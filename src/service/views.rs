@@ -243,7 +243,7 @@ impl MetricPoint {
 }
 
 /// `dashboard`: counts within the actor's scope (admins: the whole platform).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dashboard {
     pub scope: String,
     pub tenants: i64,
