@@ -93,8 +93,6 @@ impl Services {
         // Where the cache had read the trail up to: the rows this operation writes follow it.
         let seen = self.cache.cursor();
         let result = run.await;
-        // Its rows are committed (success or failure): readers of the trail look now.
-        self.ring(super::doorbell::Bell::Trail);
         if self.cache.is_live() {
             // Before returning: no cached read may predate a change its caller has seen done
             // (the watcher may have read the audit row before the apply that followed it).
@@ -116,6 +114,9 @@ impl Services {
                 tracing::error!(error = %audit_err, action, "cannot write audit row");
             }
         }
+        // Its rows are committed (a success's, or the failure's just above): readers of the
+        // trail look now.
+        self.ring(super::doorbell::Bell::Trail);
         result
     }
 }
