@@ -956,6 +956,53 @@ impl HeldNginx {
     }
 }
 
+/// A daemon in system mode on `bed` whose nginx is `nginx` (held), configured with `extra`
+/// TOML after the `[host]` section, and a `site create WORDS…` of it held inside `nginx -t`.
+/// Returns the daemon, its configuration and the waiting client.
+fn daemon_held_mid_apply(
+    bed: &HostBed,
+    nginx: &HeldNginx,
+    extra: &str,
+    words: &[&str],
+) -> Option<(Daemon, String, support::PendingSsh)> {
+    let host = format!(
+        "{}nginx_binary = \"{}\"\n{extra}",
+        bed.config_toml(),
+        nginx.wrapper.display()
+    );
+    let first = Daemon::builder().config(&host).start()?;
+    nginx.hold();
+    let mut argv = vec!["site", "create"];
+    argv.extend_from_slice(words);
+    let pending = first.spawn_ssh(&first.admin_key, &argv);
+    nginx.wait_entered(&first);
+    Some((first, host, pending))
+}
+
+/// The node's next daemon, on `first`'s database with the same configuration, once its newest
+/// `site.apply` job succeeded (bounded); returns the daemon and that job.
+fn next_daemon_finishes_the_apply(first: &Daemon, host: &str) -> Option<(Daemon, Value)> {
+    let config = format!(
+        "database_url = \"sqlite://{}\"\n{host}",
+        first.db_path().display()
+    );
+    let second = Daemon::builder().config(&config).start()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = second.ssh_json(&first.admin_key, &["job", "list", "--kind", "site.apply"]);
+        if jobs[0]["state"] == "succeeded" {
+            let job = jobs[0].clone();
+            return Some((second, job));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply job did not complete after the restart: {jobs}\n{}",
+            second.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `kill -9` of the daemon in the middle of a site's apply job: the vhost and pool are written,
 /// `nginx -t` is running, nothing is reloaded. The next daemon of the node (same database and
 /// `jobs.node`) queues the job again once its lease expired and runs it: the site serves, with
@@ -966,18 +1013,13 @@ impl HeldNginx {
 fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
     let Some(bed) = HostBed::start() else { return };
     let nginx = HeldNginx::new();
-    let host = format!(
-        "{}nginx_binary = \"{}\"\n[jobs]\nlease_secs = 3\nnode = \"fault-node\"\n",
-        bed.config_toml(),
-        nginx.wrapper.display()
-    );
-    let Some(mut first) = Daemon::builder().config(&host).start() else {
+    let extra = "[jobs]\nlease_secs = 3\nnode = \"fault-node\"\n";
+    let Some((mut first, host, pending)) =
+        daemon_held_mid_apply(&bed, &nginx, extra, &["crash.example"])
+    else {
         return;
     };
     let key = first.admin_key.clone();
-    nginx.hold();
-    let pending = first.spawn_ssh(&key, &["site", "create", "crash.example"]);
-    nginx.wait_entered(&first);
     let pid = libc::pid_t::try_from(first.pid()).expect("pid fits pid_t");
     // SAFETY: kill(2) with the pid of the daemon this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
@@ -993,26 +1035,8 @@ fn a_daemon_killed_mid_apply_finishes_the_site_once_on_restart() {
     assert_eq!(bed.site_accounts().len(), 1, "{:?}", bed.site_accounts());
     assert_ne!(bed.fetch("crash.example", "/").status, 200);
 
-    let config = format!(
-        "database_url = \"sqlite://{}\"\n{host}",
-        first.db_path().display()
-    );
-    let Some(second) = Daemon::builder().config(&config).start() else {
+    let Some((second, job)) = next_daemon_finishes_the_apply(&first, &host) else {
         return;
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let job = loop {
-        let jobs = second.ssh_json(&key, &["job", "list", "--kind", "site.apply"]);
-        let job = jobs[0].clone();
-        if job["state"] == "succeeded" {
-            break job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the apply job did not complete after the restart: {jobs}\n{}",
-            second.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(job["attempts"], 2, "the killed attempt counted: {job}");
     assert_eq!(job["node"], "fault-node", "{job}");
@@ -1150,21 +1174,13 @@ fn health_checks_probe_each_active_site_through_nginx() {
 fn sigterm_mid_apply_puts_the_job_back_and_the_next_daemon_finishes_it() {
     let Some(bed) = HostBed::start() else { return };
     let nginx = HeldNginx::new();
-    let host = format!(
-        "{}nginx_binary = \"{}\"\n[limits]\nshutdown_grace_secs = 1\n[jobs]\nnode = \"restart-node\"\n",
-        bed.config_toml(),
-        nginx.wrapper.display()
-    );
-    let Some(mut first) = Daemon::builder().config(&host).start() else {
+    let extra = "[limits]\nshutdown_grace_secs = 1\n[jobs]\nnode = \"restart-node\"\n";
+    let words = ["calm.example", "--type", "static"];
+    let Some((mut first, host, pending)) = daemon_held_mid_apply(&bed, &nginx, extra, &words)
+    else {
         return;
     };
     let key = first.admin_key.clone();
-    nginx.hold();
-    let pending = first.spawn_ssh(
-        &key,
-        &["site", "create", "calm.example", "--type", "static"],
-    );
-    nginx.wait_entered(&first);
     first.terminate();
     let status = first.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{status:?}\n{}", first.log());
@@ -1180,26 +1196,9 @@ fn sigterm_mid_apply_puts_the_job_back_and_the_next_daemon_finishes_it() {
         "the command did not finish within the grace: {cut:?}"
     );
 
-    let config = format!(
-        "database_url = \"sqlite://{}\"\n{host}",
-        first.db_path().display()
-    );
-    let Some(second) = Daemon::builder().config(&config).start() else {
+    // Within 30 s, so before the 60 s lease could have expired.
+    let Some((second, job)) = next_daemon_finishes_the_apply(&first, &host) else {
         return;
-    };
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(20);
-    let job = loop {
-        let jobs = second.ssh_json(&key, &["job", "list", "--kind", "site.apply"]);
-        if jobs[0]["state"] == "succeeded" {
-            break jobs[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the apply job did not complete after the restart: {jobs}\n{}",
-            second.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(job["attempts"], 2, "the interrupted attempt counted: {job}");
     assert!(
