@@ -168,9 +168,12 @@ impl Services {
         }
     }
 
-    /// Job `id` once it has ended or an attempt of it failed (queued again for a retry).
+    /// Job `id` once it has ended or an attempt of it failed (queued again for a retry). Waits
+    /// at most the job's timeout and one lease (what a worker that took it may need, or take to
+    /// be reaped); then the command answers that the apply goes on as that job.
     async fn settled_job(&self, id: i64) -> Result<JobRow> {
         let mut jobs = self.doorbells.listen(super::doorbell::Bell::Jobs);
+        let started = tokio::time::Instant::now();
         loop {
             let job = self
                 .db
@@ -184,6 +187,16 @@ impl Services {
             };
             if settled {
                 return Ok(job);
+            }
+            let limit = Duration::from_secs(
+                u64::try_from(job.timeout_secs).unwrap_or(0) + self.config.jobs.lease_secs,
+            );
+            if started.elapsed() > limit {
+                return Err(Error::unavailable(format!(
+                    "the apply (job {id}) has not ended after {} s; it goes on as that job: \
+                     follow it with `job watch {id}`",
+                    limit.as_secs()
+                )));
             }
             super::doorbell::ring_or(&mut jobs, WAIT_POLL).await;
         }
