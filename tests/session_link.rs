@@ -614,7 +614,7 @@ fn changes(events: &[Event]) -> Vec<&Change> {
         .iter()
         .filter_map(|e| match e {
             Event::Change(c) => Some(c),
-            Event::Audit(_) => None,
+            Event::Audit(_) | Event::Job(_) => None,
         })
         .collect()
 }
@@ -766,7 +766,7 @@ async fn the_audit_topic_is_scoped_like_audit_list() {
             .iter()
             .filter_map(|e| match e {
                 Event::Audit(r) => Some((r.target.as_str(), r.result.as_str())),
-                Event::Change(_) => None,
+                Event::Change(_) | Event::Job(_) => None,
             })
             .collect();
         assert_eq!(
@@ -788,6 +788,7 @@ async fn the_audit_topic_is_scoped_like_audit_list() {
         assert!(seen.iter().all(|e| match e {
             Event::Audit(r) => r.tenant == "acme",
             Event::Change(c) => c.tenant == "acme",
+            Event::Job(j) => j.tenant.as_deref() == Some("acme"),
         }));
         t.finish().await;
     }
@@ -799,9 +800,9 @@ async fn subscriptions_refuse_what_is_not_there_and_end_on_cancel() {
         let w = World::new(t.db.clone()).await;
         let olive = w.actor("olive").await;
         let (server, mut s) = w.hello(&olive).await;
-        let message = refused(&mut s, 1, vec![Topic::Jobs]).await;
+        let message = refused(&mut s, 1, vec![Topic::Logs]).await;
         assert!(
-            message.contains("not available yet") && message.contains("changes, audit"),
+            message.contains("not available yet") && message.contains("changes, audit, jobs"),
             "{message}"
         );
         let message = refused(
@@ -909,6 +910,41 @@ async fn a_locked_users_subscriptions_end() {
                 .contains("locked")
         );
         assert_eq!(run(&mut s, 4, "whoami").await.0, 7);
+        t.finish().await;
+    }
+}
+
+/// The `jobs` topic: a viewer follows its tenant's jobs (here the `site.apply` of a site created
+/// in it) from queued or running to succeeded, and is told nothing of another tenant's.
+#[tokio::test]
+async fn the_jobs_topic_follows_the_tenants_jobs_only() {
+    for t in db_support::all().await {
+        let w = World::new(t.db.clone()).await;
+        let (_s, mut vera) = w.hello(&w.actor("vera").await).await;
+        subscribe(&mut vera, 1, &[Topic::Jobs]).await;
+        w.admin_run("site create b2.example --tenant beta").await;
+        w.admin_run("site create a3.example --tenant acme").await;
+        let seen = events_until(
+            &mut vera,
+            1,
+            |e| matches!(e, Event::Job(j) if j.state == "succeeded"),
+        )
+        .await;
+        let jobs: Vec<&vipanel::rpc::JobEvent> = seen
+            .iter()
+            .map(|e| match e {
+                Event::Job(j) => j,
+                other => panic!("only jobs: {other:?}"),
+            })
+            .collect();
+        assert!(
+            jobs.iter()
+                .all(|j| j.kind == "site.apply" && j.tenant.as_deref() == Some("acme")),
+            "{}: only acme's jobs: {jobs:?}",
+            t.name
+        );
+        let done = jobs.last().expect("an event");
+        assert_eq!((done.state.as_str(), done.progress), ("succeeded", 100));
         t.finish().await;
     }
 }

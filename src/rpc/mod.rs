@@ -77,7 +77,7 @@ pub enum Topic {
     Changes,
     /// Every new audit row the actor may read, as `audit list` scopes them ([`AuditEntry`]).
     Audit,
-    /// Job progress: reserved, not available yet.
+    /// Jobs the actor may see were enqueued, progressed or ended ([`JobEvent`]).
     Jobs,
     /// New log lines: reserved, not available yet.
     Logs,
@@ -88,7 +88,7 @@ pub enum Topic {
 
 impl Topic {
     /// The topics a subscription may name now.
-    pub const AVAILABLE: [Topic; 2] = [Topic::Changes, Topic::Audit];
+    pub const AVAILABLE: [Topic; 3] = [Topic::Changes, Topic::Audit, Topic::Jobs];
 
     /// The topic's name on the wire.
     pub fn name(&self) -> &str {
@@ -117,6 +117,9 @@ pub enum Event {
     Change(Change),
     /// Topic `audit`: a new row of the audit trail, with the fields of `audit list -o json`.
     Audit(AuditEntry),
+    /// Topic `jobs`: a job's state, progress or message is new.
+    #[serde(rename = "jobs")]
+    Job(JobEvent),
 }
 
 impl Event {
@@ -125,6 +128,7 @@ impl Event {
         match self {
             Event::Change(_) => Topic::Changes,
             Event::Audit(_) => Topic::Audit,
+            Event::Job(_) => Topic::Jobs,
         }
     }
 }
@@ -148,6 +152,18 @@ pub struct Change {
     /// Who made it; `null` when the subscriber may not read that row of the audit trail (an
     /// operator learns that a site was created, not by whom).
     pub actor: Option<String>,
+}
+
+/// A job as the `jobs` topic tells of it: what `job show` would show of its progress now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEvent {
+    pub id: i64,
+    pub kind: String,
+    /// `null`: a platform job (admins only).
+    pub tenant: Option<String>,
+    pub state: String,
+    pub progress: i64,
+    pub message: Option<String>,
 }
 
 /// What completion values a [`Request::Complete`] asks for.
@@ -380,7 +396,7 @@ mod tests {
                 topics: vec![Topic::Jobs, Topic::Other("weather".into())],
             }
         );
-        assert!(!Topic::Jobs.is_available() && Topic::Changes.is_available());
+        assert!(!Topic::Logs.is_available() && Topic::Jobs.is_available());
         // Extra fields and topics that are not names are malformed.
         for body in [
             r#"{"type":"subscribe","id":5,"topics":["changes"],"tenant":"beta"}"#,

@@ -329,6 +329,31 @@ impl Services {
             .collect())
     }
 
+    /// The jobs `actor` may see (its tenant's; admins: all) changed at or after `since`, oldest
+    /// change first, at most `limit` (the `jobs` topic of subscriptions).
+    pub async fn jobs_changed_since(
+        &self,
+        actor: &Actor,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<JobView>> {
+        policy::check(
+            actor,
+            policy::Resource::Job,
+            Verb::Read,
+            policy::Owner::Tenant(actor.tenant_id),
+            "jobs",
+        )?;
+        let tenant = (!actor.is_admin()).then_some(actor.tenant_id);
+        Ok(self
+            .db
+            .jobs_changed_since(tenant, since, limit)
+            .await?
+            .into_iter()
+            .map(JobView::from)
+            .collect())
+    }
+
     /// `job show`, `job watch`: one job the actor may see (another tenant's: not found).
     pub async fn job_show(&self, actor: &Actor, id: i64) -> Result<JobView> {
         let job = self.db.job(id).await?;

@@ -365,18 +365,18 @@ fn a_subscription_receives_its_events_until_cancelled() {
     drop(sub);
 
     // Refused by the daemon: the refusal is its end. Dropped before its end: cancelled.
-    let mut refused = link.subscribe(vec![Topic::Jobs]).unwrap();
+    let mut refused = link.subscribe(vec![Topic::Logs]).unwrap();
     let id = id_of(&read(&mut daemon));
     write(
         &mut daemon,
         Reply::Error {
             id: Some(id),
-            message: "topic \"jobs\" is not available yet".into(),
+            message: "topic \"logs\" is not available yet".into(),
         },
     );
     assert!(matches!(
         refused.recv_timeout(WAIT),
-        Some(Err(SubscriptionEnd::Refused(m))) if m.contains("jobs")
+        Some(Err(SubscriptionEnd::Refused(m))) if m.contains("logs")
     ));
     let dropped = link.subscribe(vec![Topic::Audit]).unwrap();
     let id = id_of(&read(&mut daemon));

@@ -13,6 +13,12 @@
 //! each row shows to whom is decided by the service (`Services::feed_next`: the audit scope of
 //! `audit list`, and the changes the actor may see).
 //!
+//! The `jobs` topic follows the jobs the actor may see (its tenant's; admins: all): the poller
+//! reads the jobs changed since it last looked (less [`JOBS_SKEW`], for the clocks of other
+//! nodes and commits that land late) and sends a [`JobEvent`] for each whose state, progress or
+//! message is new to it. It looks when the jobs doorbell rings (this node's jobs, and other
+//! nodes' through Redis) and at every poll.
+//!
 //! A subscription sees the rows after the trail's head when its `subscribe` was read (the link
 //! reads that head before the next frame), so a change made after a later request's answer is
 //! never missed. The poller is the only writer of a subscription's replies after it is
@@ -22,7 +28,7 @@
 
 use super::link::Link;
 use crate::error::Result;
-use crate::rpc::{Change, Event, MAX_TOPICS, Reply, Topic};
+use crate::rpc::{Change, Event, JobEvent, MAX_TOPICS, Reply, Topic};
 use crate::service::{Actor, FeedRow, Services, change_kind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,6 +41,10 @@ pub const MAX_SUBSCRIPTIONS: usize = 4;
 const BATCH: i64 = 500;
 /// How often the actor is re-read while the trail does not move (when it moves, at once).
 const RECHECK: Duration = Duration::from_secs(10);
+/// How far back each look at the jobs reaches before the newest change it saw.
+const JOBS_SKEW: chrono::Duration = chrono::Duration::seconds(2);
+/// Jobs read per look.
+const JOBS_BATCH: i64 = 200;
 
 /// Why a `subscribe` is not served.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,6 +75,7 @@ struct State {
 struct Sub {
     changes: bool,
     audit: bool,
+    jobs: bool,
     /// The `seq` of the last row this subscription has been shown (or passed over): the
     /// trail's head when it was accepted, so it sees what happens from then on.
     seen: i64,
@@ -136,6 +147,7 @@ impl Feed {
             Sub {
                 changes: topics.contains(&Topic::Changes),
                 audit: topics.contains(&Topic::Audit),
+                jobs: topics.contains(&Topic::Jobs),
                 seen: head,
                 cancelled: false,
             },
@@ -225,6 +237,11 @@ pub async fn poll(link: Arc<Link>, feed: Arc<Feed>, tx: mpsc::Sender<Reply>) {
         .services
         .doorbells
         .listen(crate::service::doorbell::Bell::Trail);
+    let mut job_bell = link
+        .services
+        .doorbells
+        .listen(crate::service::doorbell::Bell::Jobs);
+    let mut jobs = JobsSeen::new();
     let mut actor = Checked {
         actor: link.actor.clone(),
         at: None,
@@ -266,11 +283,99 @@ pub async fn poll(link: Arc<Link>, feed: Arc<Feed>, tx: mpsc::Sender<Reply>) {
                 continue;
             }
         }
+        if feed.snapshot().iter().any(|(_, s)| s.jobs && !s.cancelled) {
+            match deliver_jobs(&link, &feed, &tx, &actor.actor, &mut jobs).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // A refusal (a locked user) ends the subscriptions at the trail's next read.
+                Err(err) => {
+                    tracing::debug!(user = %link.actor.user, error = %err, "cannot read jobs")
+                }
+            }
+        }
         tokio::select! {
             () = crate::service::doorbell::ring_or(&mut trail, interval) => {}
+            _ = job_bell.changed() => {}
             () = feed.wake.notified() => {}
         }
     }
+}
+
+/// A job's state, progress and message: what a [`JobEvent`] tells.
+type JobProgress = (String, i64, Option<String>);
+
+/// What the `jobs` topic last told of each job, and how far it has read.
+struct JobsSeen {
+    /// The first look only notes the jobs' state: events tell of changes from then on.
+    primed: bool,
+    since: chrono::DateTime<chrono::Utc>,
+    /// Per job: what was last sent, and the job's `updated_at` then.
+    told: HashMap<i64, (JobProgress, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl JobsSeen {
+    fn new() -> JobsSeen {
+        JobsSeen {
+            primed: false,
+            since: crate::store::now(),
+            told: HashMap::new(),
+        }
+    }
+}
+
+/// Sends a [`JobEvent`] for each job `actor` may see whose state, progress or message changed
+/// since it was last told. False when the link is gone.
+async fn deliver_jobs(
+    link: &Link,
+    feed: &Feed,
+    tx: &mpsc::Sender<Reply>,
+    actor: &Actor,
+    seen: &mut JobsSeen,
+) -> Result<bool> {
+    let from = seen.since - JOBS_SKEW;
+    let changed = link
+        .services
+        .jobs_changed_since(actor, from, JOBS_BATCH)
+        .await?;
+    let subs: Vec<u64> = feed
+        .snapshot()
+        .into_iter()
+        .filter(|(_, s)| s.jobs && !s.cancelled)
+        .map(|(id, _)| id)
+        .collect();
+    let primed = std::mem::replace(&mut seen.primed, true);
+    for job in changed {
+        seen.since = seen.since.max(job.updated_at);
+        let now = (job.state.clone(), job.progress, job.message.clone());
+        if seen.told.get(&job.id).is_some_and(|(told, _)| *told == now) {
+            continue;
+        }
+        seen.told.insert(job.id, (now, job.updated_at));
+        if !primed {
+            continue;
+        }
+        let event = JobEvent {
+            id: job.id,
+            kind: job.kind,
+            tenant: job.tenant,
+            state: job.state,
+            progress: job.progress,
+            message: job.message,
+        };
+        for id in &subs {
+            let reply = Reply::Event {
+                id: *id,
+                event: Box::new(Event::Job(event.clone())),
+            };
+            if tx.send(reply).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+    // What is older than the look-back cannot come again.
+    let horizon = seen.since - JOBS_SKEW - JOBS_SKEW;
+    seen.told.retain(|_, (_, at)| *at >= horizon);
+    Ok(true)
 }
 
 /// Sends the events of the trail's new rows to the subscriptions, re-reading the actor first.

@@ -214,6 +214,25 @@ impl Db {
         Ok(on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
+    /// Jobs of one tenant (`None`: every job) changed at or after `since`, oldest change first,
+    /// at most `limit` (the `jobs` topic of subscriptions).
+    pub async fn jobs_changed_since(
+        &self,
+        tenant_id: Option<i64>,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>> {
+        let sql = concat!(
+            select!(),
+            " WHERE j.updated_at >= $1 AND ($2 IS NULL OR j.tenant_id = $2)
+              ORDER BY j.updated_at, j.id LIMIT $3"
+        );
+        Ok(
+            on_db!(self, pool => sqlx::query_as(sql).bind(since).bind(tenant_id).bind(limit)
+            .fetch_all(pool).await)?,
+        )
+    }
+
     /// Jobs, newest first, filtered.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobRow>> {
         let sql = concat!(

@@ -73,10 +73,13 @@ impl Source {
         self.notices.1.try_iter().collect()
     }
 
-    /// Subscribes to changes and audit rows (once; again after the subscription ended).
+    /// Subscribes to changes, audit rows and jobs (once; again after the subscription ended).
     pub fn subscribe(&mut self) -> bool {
         if self.events.is_none() {
-            self.events = self.link.subscribe(vec![Topic::Changes, Topic::Audit]).ok();
+            self.events = self
+                .link
+                .subscribe(vec![Topic::Changes, Topic::Audit, Topic::Jobs])
+                .ok();
         }
         self.events.is_some()
     }
@@ -202,6 +205,8 @@ impl Source {
             while let Some(next) = sub.try_recv() {
                 match next {
                     Ok(rpc::Event::Change(change)) => arrived.push(Arrived::Changed(change.kind)),
+                    // A job moved on: the jobs shown are fetched again (debounced).
+                    Ok(rpc::Event::Job(_)) => arrived.push(Arrived::Changed("job".into())),
                     Ok(rpc::Event::Audit(entry)) => {
                         if let Ok(row) = serde_json::to_value(&entry)
                             .and_then(serde_json::from_value::<AuditRow>)

@@ -170,7 +170,10 @@ impl App {
                 self.data.loaded.remove(&q);
             }
         }
+        // Job events (the `jobs` topic) bring progress as it happens; without them, running
+        // jobs are looked at every second while they show.
         let period = if !self.prefs.low
+            && !self.live_audit
             && matches!(self.screen, Screen::Overview | Screen::Jobs)
             && self.data.jobs.iter().any(Job::is_live)
         {

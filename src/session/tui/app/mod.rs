@@ -132,7 +132,7 @@ pub struct Prefs {
 
 /// The shortest periodic refresh in low-bandwidth mode.
 pub const LOW_BANDWIDTH_REFRESH: Duration = Duration::from_secs(30);
-/// How often running jobs are looked at while they show (normal mode).
+/// How often running jobs are looked at while they show (normal mode, without job events).
 const LIVE_JOBS_REFRESH: Duration = Duration::from_secs(1);
 /// How long after a change event the affected data is fetched (changes come in bursts).
 const CHANGE_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -222,7 +222,7 @@ pub struct App {
     /// Something visible changed since the last draw.
     pub dirty: bool,
     pub spinner: usize,
-    /// Audit rows arrive as events (no periodic fetch needed).
+    /// Audit rows and job progress arrive as events (no periodic fetch needed).
     pub live_audit: bool,
     next_refresh: Option<Instant>,
     next_spin: Option<Instant>,
