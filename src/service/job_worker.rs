@@ -44,7 +44,7 @@ impl Services {
         let workers = (0..self.config.jobs.workers)
             .map(|n| {
                 let current = Arc::new(Current {
-                    name: worker_name(&self.config.jobs.node_name(), &n.to_string()),
+                    name: worker_name(self.node(), &n.to_string()),
                     job: AtomicI64::new(0),
                 });
                 let worker = Worker {
@@ -67,7 +67,7 @@ impl Services {
     /// Runs queued job `id` in this task, as a worker of this process would (a command that
     /// enqueued a job and waits for it). `false`: a worker claimed it first; wait for the row.
     pub(super) async fn run_job_inline(&self, id: i64) -> crate::error::Result<bool> {
-        let name = worker_name(&self.config.jobs.node_name(), "cmd");
+        let name = worker_name(self.node(), "cmd");
         let lease = Duration::from_secs(self.config.jobs.lease_secs);
         let Some(job) = self.db.claim_job_by_id(id, &name, lease).await? else {
             return Ok(false);
@@ -91,19 +91,26 @@ impl Services {
     pub async fn release_inline_jobs(&self) {
         let jobs: Vec<(i64, String)> = self.inline(|jobs| jobs.drain().collect());
         for (id, worker) in jobs {
-            match self.db.release_job(id, &worker).await {
-                Ok(true) => {
-                    self.ring(super::doorbell::Bell::Jobs);
-                    tracing::warn!(
-                        job = id,
-                        "a command's job did not finish within the shutdown grace; put back in the queue"
-                    );
-                }
-                Ok(false) => {}
-                Err(err) => {
-                    tracing::warn!(job = id, error = %err, "cannot put a command's job back")
-                }
+            self.release_after_grace(id, &worker).await;
+        }
+    }
+
+    /// Puts job `id`, still `worker`'s after the shutdown grace, back in the queue.
+    async fn release_after_grace(&self, id: i64, worker: &str) {
+        match self.db.release_job(id, worker).await {
+            Ok(true) => {
+                self.ring(super::doorbell::Bell::Jobs);
+                tracing::warn!(
+                    job = id,
+                    "the job did not finish within the shutdown grace; put back in the queue"
+                );
             }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(
+                job = id,
+                error = %err,
+                "cannot put the job back; it is queued again when its lease expires"
+            ),
         }
     }
 }
@@ -130,21 +137,7 @@ impl JobPool {
             if id == 0 {
                 continue;
             }
-            match self.services.db.release_job(id, &current.name).await {
-                Ok(true) => {
-                    self.services.ring(super::doorbell::Bell::Jobs);
-                    tracing::warn!(
-                        job = id,
-                        "the job did not finish within the shutdown grace; put back in the queue"
-                    );
-                }
-                Ok(false) => {}
-                Err(err) => tracing::warn!(
-                    job = id,
-                    error = %err,
-                    "cannot put the job back; it is queued again when its lease expires"
-                ),
-            }
+            self.services.release_after_grace(id, &current.name).await;
         }
     }
 }
@@ -163,11 +156,11 @@ impl Worker {
             if *self.stop.borrow() {
                 return;
             }
-            let node = self.services.config.jobs.node_name();
+            let node = self.services.node();
             match self
                 .services
                 .db
-                .claim_job(&self.current.name, &node, lease)
+                .claim_job(&self.current.name, node, lease)
                 .await
             {
                 Ok(Some(job)) => {

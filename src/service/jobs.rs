@@ -277,12 +277,7 @@ impl Services {
                 self.job_registry.names().join(", ")
             )));
         }
-        let jobs = &self.config.jobs;
-        let timeout = self
-            .job_registry
-            .get(&request.kind)
-            .and_then(|k| k.timeout())
-            .map_or(jobs.default_timeout_secs, |t| t.as_secs().max(1));
+        let (max_attempts, timeout_secs) = self.job_limits(&request.kind);
         let payload = request.payload.to_string();
         let (job, created) = tx
             .enqueue_job(&NewJob {
@@ -290,8 +285,8 @@ impl Services {
                 tenant_id: request.tenant_id,
                 created_by: &actor.user,
                 payload: &payload,
-                max_attempts: i64::from(jobs.max_attempts),
-                timeout_secs: i64::try_from(timeout).unwrap_or(i64::MAX),
+                max_attempts,
+                timeout_secs,
                 idempotency_key: request.idempotency_key.as_deref(),
                 run_at: request.run_at,
                 node: request.node.as_deref(),
@@ -303,6 +298,21 @@ impl Services {
             super::audit::record_ok(tx, actor, &tenant, "job.enqueue", &job.kind, &detail).await?;
         }
         Ok(job)
+    }
+
+    /// A new job of `kind`'s attempts (`jobs.max_attempts`) and timeout in seconds (the kind's
+    /// own, else `jobs.default_timeout_secs`), as the `jobs` row stores them.
+    pub(super) fn job_limits(&self, kind: &str) -> (i64, i64) {
+        let jobs = &self.config.jobs;
+        let timeout = self
+            .job_registry
+            .get(kind)
+            .and_then(|k| k.timeout())
+            .map_or(jobs.default_timeout_secs, |t| t.as_secs().max(1));
+        (
+            i64::from(jobs.max_attempts),
+            i64::try_from(timeout).unwrap_or(i64::MAX),
+        )
     }
 
     /// `job list`: the actor's tenant's jobs (admins: every job), newest first.

@@ -91,6 +91,8 @@ pub struct Services {
     job_registry: JobRegistry,
     /// Wakes an idle worker when this process enqueues a job.
     job_wake: Arc<tokio::sync::Notify>,
+    /// This node's name (`jobs.node`, else the hostname), read once.
+    node: Arc<str>,
     /// Jobs commands of this process run themselves (id → worker name), for the shutdown.
     inline_jobs: Arc<std::sync::Mutex<std::collections::HashMap<i64, String>>>,
     /// The configured providers by name, built once: `local` always, `hetzner` when its
@@ -129,6 +131,7 @@ impl Services {
             applier: Arc::new(OnceLock::new()),
             job_registry: JobRegistry::default(),
             job_wake: Arc::new(tokio::sync::Notify::new()),
+            node: config.jobs.node_name().into(),
             inline_jobs: Arc::default(),
             providers: Arc::new(providers(&config)),
             cache: cache::DashboardCache::default(),
@@ -142,6 +145,11 @@ impl Services {
         }
         job_kinds::register_builtin(&services);
         services
+    }
+
+    /// This node's name: jobs pinned to it run only here (see [`crate::config::JobsConfig::node`]).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// This process's host applier (see [`Applier`]); a bad `[host]` layout is exit 5.

@@ -24,7 +24,7 @@ impl Services {
     ) -> Result<JobView> {
         let period = i64::try_from(interval_secs.max(1)).unwrap_or(i64::MAX);
         let start = now.timestamp().div_euclid(period) * period;
-        let jobs = &self.config.jobs;
+        let (max_attempts, timeout_secs) = self.job_limits(kind);
         let payload = serde_json::json!({"period_start": start}).to_string();
         let key = format!("{kind}/{start}");
         let mut tx = self.db.begin().await?;
@@ -34,8 +34,8 @@ impl Services {
                 tenant_id: None,
                 created_by: "@daemon",
                 payload: &payload,
-                max_attempts: i64::from(jobs.max_attempts),
-                timeout_secs: i64::try_from(jobs.default_timeout_secs).unwrap_or(i64::MAX),
+                max_attempts,
+                timeout_secs,
                 idempotency_key: Some(&key),
                 run_at: None,
                 node: None,

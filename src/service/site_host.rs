@@ -134,7 +134,7 @@ impl Services {
             payload: serde_json::json!({}),
             idempotency_key: None,
             run_at: None,
-            node: Some(self.config.jobs.node_name()),
+            node: Some(self.node().to_owned()),
         };
         self.job_enqueue(actor, request).await
     }

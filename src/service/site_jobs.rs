@@ -113,19 +113,19 @@ impl Services {
         };
         let payload = serde_json::to_string(&payload)
             .map_err(|e| Error::internal(format!("cannot encode the payload: {e}")))?;
-        let jobs = &self.config.jobs;
-        let node = jobs.node_name();
+        let (max_attempts, timeout_secs) = self.job_limits(SITE_APPLY);
+        let node = self.node();
         let (job, _) = tx
             .enqueue_job(&NewJob {
                 kind: SITE_APPLY,
                 tenant_id: Some(tenant_id),
                 created_by,
                 payload: &payload,
-                max_attempts: i64::from(jobs.max_attempts),
-                timeout_secs: i64::try_from(jobs.default_timeout_secs).unwrap_or(i64::MAX),
+                max_attempts,
+                timeout_secs,
                 idempotency_key: None,
                 run_at: None,
-                node: Some(&node),
+                node: Some(node),
             })
             .await?;
         Ok(job.id)
