@@ -317,15 +317,8 @@ impl Services {
 
     /// `job list`: the actor's tenant's jobs (admins: every job), newest first.
     pub async fn job_list(&self, actor: &Actor, query: &JobQuery) -> Result<Vec<JobView>> {
-        policy::check(
-            actor,
-            policy::Resource::Job,
-            Verb::Read,
-            policy::Owner::Tenant(actor.tenant_id),
-            "jobs",
-        )?;
         let filter = JobFilter {
-            tenant_id: (!actor.is_admin()).then_some(actor.tenant_id),
+            tenant_id: readable_jobs(actor)?,
             state: query.state.clone(),
             kind: query.kind.clone(),
             limit: query.limit,
@@ -347,14 +340,7 @@ impl Services {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<JobView>> {
-        policy::check(
-            actor,
-            policy::Resource::Job,
-            Verb::Read,
-            policy::Owner::Tenant(actor.tenant_id),
-            "jobs",
-        )?;
-        let tenant = (!actor.is_admin()).then_some(actor.tenant_id);
+        let tenant = readable_jobs(actor)?;
         Ok(self
             .db
             .jobs_changed_since(tenant, since, limit)
@@ -421,6 +407,18 @@ impl Services {
         })
         .await
     }
+}
+
+/// Which jobs `actor` may list: its tenant's (`Some`), or every job for admins (`None`).
+fn readable_jobs(actor: &Actor) -> Result<Option<i64>> {
+    policy::check(
+        actor,
+        policy::Resource::Job,
+        Verb::Read,
+        policy::Owner::Tenant(actor.tenant_id),
+        "jobs",
+    )?;
+    Ok((!actor.is_admin()).then_some(actor.tenant_id))
 }
 
 fn not_found(id: i64) -> Error {
